@@ -1,0 +1,65 @@
+"""The `clspec` command line.
+
+Each job lives in its own module, which exposes ``add_parser(subparsers)``; the
+parser it adds sets ``func`` to a callable taking the parsed arguments and
+returning an exit status. Bad input anywhere in a job raises ``ValueError`` (or
+``FileNotFoundError``) with a message that names the argument; ``main`` prints it
+as one line and exits with status 2. Set ``CLSPEC_DEBUG=1`` to see the traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import os
+import sys
+
+# Modules that contribute a sub-command, in the order `clspec --help` lists them.
+SUBCOMMANDS = (
+    "experiments.verify",
+)
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse that reports errors as one line and exits 2 (its default), without the usage dump."""
+
+    def error(self, message):  # noqa: D401 - argparse API
+        self.exit(2, f"{self.prog}: error: {message}\n")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(
+        prog="clspec",
+        description=(
+            "Check, by computation, why contrastive learning makes networks robust to "
+            "noisy labels (Xue, Whitecross and Mirzasoleiman, ICML 2022). "
+            "`clspec verify` runs every theory check and regenerates paper_checks.md."
+        ),
+    )
+    subparsers = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
+    for name in SUBCOMMANDS:
+        importlib.import_module(name).add_parser(subparsers)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if getattr(args, "func", None) is None:
+        parser.print_help()
+        return 2
+    try:
+        return int(args.func(args) or 0)
+    except (ValueError, FileNotFoundError) as err:
+        if os.environ.get("CLSPEC_DEBUG"):
+            raise
+        message = str(err).splitlines()[0] if str(err) else type(err).__name__
+        print(f"clspec {args.command}: error: {message}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print(f"clspec {args.command}: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,32 @@
+"""clspec's mathematics, in JAX: no file I/O, no plotting, no argument parsing.
+
+One concept a module: ``graph`` (the augmentation graph and the assumption meters),
+``representation`` (the optimal representation and its spectrum), ``losses``,
+``bounds`` (every closed-form bound of the paper), ``tolerances``.
+Theory checks run in float64: call ``jax.config.update("jax_enable_x64", True)``.
+"""
+
+from theory.graph import (
+    Partition,
+    StructuredGraph,
+    balanced_partition,
+    check_weights,
+    make_graph,
+    make_structured_graph,
+    measure_delta,
+    measure_xi,
+    partition,
+)
+from theory.losses import matrix_factorization_loss, representation_from_factor, spectral_contrastive_loss
+from theory.representation import (
+    LinearOp,
+    Spectral,
+    alignment,
+    block_normalized_adjacency,
+    normalized_adjacency,
+    normalized_operator,
+    optimal_representation,
+    principal_angle_sines,
+    subspace_distance,
+    top_eigh,
+)
