@@ -17,7 +17,7 @@ from theory.graph import (
     measure_xi,
     partition,
 )
-from theory.losses import matrix_factorization_loss, representation_from_factor, spectral_contrastive_loss
+from theory.losses import matrix_factorization_loss, nt_xent, representation_from_factor, spectral_contrastive_loss
 from theory.representation import (
     LinearOp,
     Spectral,

@@ -10,6 +10,7 @@ marginal ``w_x / S``. With ``u_x = sqrt(w_x / S) f(x)`` the loss is exactly
 
 from __future__ import annotations
 
+import jax
 import jax.numpy as jnp
 
 from theory._types import Array, Representation, Weights
@@ -34,3 +35,25 @@ def representation_from_factor(U: Representation, W: Weights) -> Representation:
     """The encoder output ``f(x_i) = u_i / sqrt(w_i / S)`` that a factor U of A-bar stands for."""
     w = jnp.sum(W, axis=1) / jnp.sum(W)
     return U / jnp.sqrt(w)[:, None]
+
+
+def nt_xent(z1: Array, z2: Array, temperature: float = 0.5) -> Array:
+    """InfoNCE / NT-Xent as in SimCLR (Chen et al. 2020), the loss the paper's experiments use.
+
+    ``z1[i]`` and ``z2[i]`` are the two views of example i (shape (B, d)). Each of the
+    2B views has its partner as the positive and the other 2B - 2 views as negatives;
+    similarities are cosines divided by ``temperature``. The mean over the 2B views.
+    Not the spectral loss of the theory.
+    """
+    if not temperature > 0:
+        raise ValueError(f"temperature must be > 0, got {temperature}")
+    if z1.shape != z2.shape or z1.ndim != 2:
+        raise ValueError(f"z1 and z2 must both have shape (B, d), got {z1.shape} and {z2.shape}")
+    z = jnp.concatenate([z1, z2], axis=0)
+    z = z / jnp.maximum(jnp.linalg.norm(z, axis=1, keepdims=True), 1e-12)
+    b = z1.shape[0]
+    logits = (z @ z.T) / temperature
+    logits = jnp.where(jnp.eye(2 * b, dtype=bool), -jnp.inf, logits)
+    partner = jnp.concatenate([jnp.arange(b, 2 * b), jnp.arange(0, b)])
+    log_prob = logits[jnp.arange(2 * b), partner] - jax.nn.logsumexp(logits, axis=1)
+    return -jnp.mean(log_prob)
