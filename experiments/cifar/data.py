@@ -568,7 +568,7 @@ class _Decoder:
     CHUNK = 500
 
     def __init__(self, size, *, workers: int | None, progress: bool, total: int | None, desc: str,
-                 min_parallel: int = _PARALLEL_MIN_IMAGES):
+                 min_parallel: int | None = None):
         from tqdm import tqdm
 
         self.size = size
@@ -582,7 +582,7 @@ class _Decoder:
         self.pool = None
         self.procs: list = []
         self.local = None
-        self.min_parallel = min_parallel
+        self.min_parallel = _PARALLEL_MIN_IMAGES if min_parallel is None else min_parallel
         self.count = 0
 
     def add(self, key: str, data: bytes | None) -> None:
