@@ -369,7 +369,16 @@ def test_parallel_decoding_matches_serial(folder_files, monkeypatch):
     serial = load_dataset(tgz, "train", cache=False, workers=1)
     monkeypatch.setattr(cdata, "_PARALLEL_MIN_IMAGES", 1)
     monkeypatch.setattr(cdata._Decoder, "CHUNK", 3)
+    remote_calls = []
+    original = cdata._Decoder._remote
+
+    def counting(self, chunk):
+        remote_calls.append(len(chunk))
+        return original(self, chunk)
+
+    monkeypatch.setattr(cdata._Decoder, "_remote", counting)
     parallel = load_dataset(tgz, "train", cache=False, workers=2)
+    assert sum(remote_calls) == len(serial) and len(remote_calls) >= 2  # decoded in the helper processes
     np.testing.assert_array_equal(parallel.images, serial.images)
     np.testing.assert_array_equal(parallel.labels, serial.labels)
 
@@ -387,6 +396,10 @@ def test_image_folder_errors(folder_files, tmp_path):
     (tmp_path / "flat" / "a.png").write_bytes(_png(np.zeros((4, 4, 3), np.uint8)))
     with pytest.raises(ValueError, match="no images found"):
         load_dataset(tmp_path / "flat", "train", kind="folder")
+
+
+def test_shared_data_dir_is_next_to_the_repository():
+    assert cdata.shared_data_dir() == SHARED
 
 
 def test_stratified_subset_properties():
@@ -416,8 +429,9 @@ def test_crafted_pickle_cannot_run_code(tmp_path):
     payload = pickle.dumps({b"data": _Exploit(marker)}, protocol=2)
     assert pickle.loads(payload) == {b"data": 0} and marker.exists()  # the payload really runs code...
     marker.unlink()
-    with pytest.raises(pickle.UnpicklingError, match=r"evil.pkl: forbidden global (posix|os)\.system"):
+    with pytest.raises(pickle.UnpicklingError, match=r"evil.pkl: forbidden global (posix|os)\.system") as err:
         safe_loads(payload, source="evil.pkl")
+    assert isinstance(err.value, ValueError)  # so the command line reports it in one line, exit 2
     assert not marker.exists()  # ...and the restricted unpickler never called it
 
 

@@ -122,7 +122,7 @@ def load_dataset(
       size: ``H`` or ``(H, W)`` for image folders; default: the size of the split's first image.
       cache: image folders only: read/write the decoded arrays in :func:`cache_dir`.
       workers: decoding processes for image folders (default: the CPU count, at most 8).
-      progress: show a progress bar on stderr (default: for more than 5,000 images).
+      progress: show a progress bar on stderr for decodes longer than 2 s (default True).
     """
     path = Path(path).expanduser()
     if not path.exists():
@@ -131,7 +131,7 @@ def load_dataset(
         raise ValueError(f"kind must be one of {KINDS}, got {kind!r}")
     if not isinstance(split, str) or not split:
         raise ValueError(f"split must be a non-empty string, got {split!r}")
-    if limit is not None and (isinstance(limit, bool) or int(limit) != limit or limit < 1):
+    if limit is not None and (not isinstance(limit, (int, np.integer)) or isinstance(limit, bool) or limit < 1):
         raise ValueError(f"limit must be a positive integer or None, got {limit!r}")
     size_hw = _normalize_size(size)
     if kind == "auto":
@@ -157,7 +157,7 @@ def detect_kind(path: Path | str) -> str:
     """``"cifar10"``, ``"cifar100"`` or ``"folder"``, from the names inside ``path``."""
     path = Path(path)
     if path.is_dir():
-        names = _walk_names(path, max_files=None, stop=_decisive_name)
+        names = _walk_names(path, stop=_decisive_name)
     elif path.is_file():
         names = _tar_names(path, stop=_decisive_name)
     else:
@@ -266,6 +266,11 @@ def load_cifar_n(path: Path | str, variant: str) -> np.ndarray:
     return arr
 
 
+def shared_data_dir() -> Path:
+    """``../shared/data`` relative to the repository root: the offline CIFAR-10 copy and CIFAR-N files."""
+    return Path(__file__).resolve().parents[2].parent / "shared" / "data"
+
+
 def cache_dir() -> Path:
     """Where decoded image folders are cached: ``$CLSPEC_CACHE``, else ``~/.cache/clspec``."""
     return Path(os.environ.get("CLSPEC_CACHE") or Path.home() / ".cache" / "clspec").expanduser()
@@ -289,7 +294,7 @@ def _decisive_name(name: str) -> str | None:
     return None
 
 
-def _walk_names(root: Path, *, max_files: int | None, stop: Callable[[str], object] | None) -> list[str]:
+def _walk_names(root: Path, *, stop: Callable[[str], object] | None) -> list[str]:
     """Relative file names under ``root`` (sorted walk), stopping at the first ``stop(name)`` hit."""
     names = []
     for dirpath, dirnames, filenames in os.walk(root):
@@ -299,8 +304,6 @@ def _walk_names(root: Path, *, max_files: int | None, stop: Callable[[str], obje
             name = f if rel == "." else f"{rel}/{f}".replace(os.sep, "/")
             names.append(name)
             if stop is not None and stop(name):
-                return names
-            if max_files is not None and len(names) >= max_files:
                 return names
     # A bare cifar-100-python folder holds train/test/meta directly (no parent name to go on).
     if stop is not None and {"train", "test", "meta"} <= set(names):
@@ -607,10 +610,9 @@ class _Decoder:
             self.local = threading.local()
             self.pool = concurrent.futures.ThreadPoolExecutor(self.workers)
         self.futures.append(([k for k, _ in chunk], self.pool.submit(self._remote, chunk)))
-        done = [f for f in self.futures if f[1].done()]
-        for keys, fut in done:
+        while self.futures and (self.futures[0][1].done() or len(self.futures) > 2 * self.workers):
+            keys, fut = self.futures.pop(0)  # bounded queue: the archive is not read far ahead
             self._store(keys, fut.result())
-        self.futures = [f for f in self.futures if not f[1].done()]
 
     def _remote(self, chunk):
         import pickle
@@ -755,7 +757,7 @@ def _load_folder(
     progress: bool | None,
 ) -> Dataset:
     is_archive = path.is_file()
-    dir_names = None if is_archive else _walk_names(path, max_files=None, stop=None)
+    dir_names = None if is_archive else _walk_names(path, stop=None)
     cache_file = _cache_file(path, _source_key(path, dir_names, size)) if cache else None
     if cache_file is not None:
         hit = _read_cache(cache_file, split, path)

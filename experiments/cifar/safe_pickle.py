@@ -14,8 +14,8 @@ pickle can name any importable callable (``os.system`` included) and call it whi
 - ``builtins.set``, ``frozenset``, ``bytearray``, ``bytes``, ``complex``, ``slice``, ``range`` and
   ``collections.OrderedDict`` (plain containers and values).
 
-Every other global raises :class:`pickle.UnpicklingError` naming it (and the file), before anything
-is called. The CIFAR-N files need nothing of torch: their ``archive/data.pkl`` is a dict of numpy
+Every other global raises :class:`ForbiddenPickleError` (a :class:`pickle.UnpicklingError` and a
+``ValueError``) naming it and the file, before anything is called. The CIFAR-N files need nothing of torch: their ``archive/data.pkl`` is a dict of numpy
 arrays; a ``.pt`` file that holds torch tensors uses persistent ids for its storages, which are
 refused with a message (torch's rebuild functions are never admitted).
 """
@@ -38,6 +38,13 @@ except ImportError:  # pragma: no cover - numpy 1.x
     from numpy.core import numeric as _numeric  # type: ignore[no-redef]
 
 
+class ForbiddenPickleError(pickle.UnpicklingError, ValueError):
+    """A pickle asked for something the restricted unpickler does not admit.
+
+    Also a ``ValueError``, so the command line reports it as one line with exit status 2.
+    """
+
+
 class _Guarded:
     """A callable stand-in for an admitted global; has no ``__dict__``, so BUILD cannot patch it."""
 
@@ -51,7 +58,7 @@ class _Guarded:
         return self._fn(*args, **kwargs)
 
     def __setattr__(self, key, value):
-        raise pickle.UnpicklingError(f"refusing to set attribute {key!r} on {self._name}")
+        raise ForbiddenPickleError(f"refusing to set attribute {key!r} on {self._name}")
 
     def __repr__(self) -> str:
         return f"<admitted {self._name}>"
@@ -60,19 +67,19 @@ class _Guarded:
 def _dtype(*args, **kwargs) -> np.dtype:
     dt = np.dtype(*args, **kwargs)
     if dt.hasobject:
-        raise pickle.UnpicklingError(f"forbidden object dtype {dt!r} (it could carry arbitrary objects)")
+        raise ForbiddenPickleError(f"forbidden object dtype {dt!r} (it could carry arbitrary objects)")
     return dt
 
 
 def _scalar(dtype, *args):
     if not isinstance(dtype, np.dtype) or dtype.hasobject:
-        raise pickle.UnpicklingError(f"forbidden numpy scalar of dtype {dtype!r}")
+        raise ForbiddenPickleError(f"forbidden numpy scalar of dtype {dtype!r}")
     return _multiarray.scalar(dtype, *args)
 
 
 def _latin1_encode(obj, encoding: str = "utf-8", errors: str = "strict") -> bytes:
     if not isinstance(obj, str) or codecs.lookup(encoding).name != "iso8859-1" or errors != "strict":
-        raise pickle.UnpicklingError(
+        raise ForbiddenPickleError(
             f"forbidden _codecs.encode({type(obj).__name__}, {encoding!r}): only latin-1 text is admitted"
         )
     return obj.encode("latin-1")
@@ -103,8 +110,12 @@ ALLOWED: dict[tuple[str, str], Any] = {
     ("builtins", "complex"): complex,
     ("builtins", "slice"): slice,
     ("builtins", "range"): range,
-    ("__builtin__", "set"): set,  # Python 2 spelling, as in the official CIFAR batches
+    # Python 2 spellings (find_class is overridden, so pickle's fix_imports mapping does not apply)
+    ("__builtin__", "set"): set,
     ("__builtin__", "frozenset"): frozenset,
+    ("__builtin__", "bytearray"): bytearray,
+    ("__builtin__", "complex"): complex,
+    ("__builtin__", "slice"): slice,
     ("collections", "OrderedDict"): _Guarded("collections.OrderedDict", dict),
 }
 
@@ -123,13 +134,13 @@ class RestrictedUnpickler(pickle.Unpickler):
         try:
             return ALLOWED[(module, name)]
         except KeyError:
-            raise pickle.UnpicklingError(
+            raise ForbiddenPickleError(
                 f"{self.source}: forbidden global {module}.{name} in pickle "
                 "(only numpy arrays and plain containers are admitted)"
             ) from None
 
     def persistent_load(self, pid):  # noqa: D401 - pickle API
-        raise pickle.UnpicklingError(
+        raise ForbiddenPickleError(
             f"{self.source}: pickle refers to external storage {pid!r} (a torch tensor?); "
             "only pickles of numpy arrays and plain containers are admitted"
         )
@@ -140,16 +151,15 @@ def safe_loads(data: bytes, *, source: str = "<bytes>", encoding: str = "latin1"
 
     ``encoding="latin1"`` is what numpy recommends for Python 2 pickles (the official CIFAR batches);
     their ``str`` keys come back as ``str``. A truncated or corrupt pickle raises ``ValueError``
-    naming ``source``; a forbidden global raises :class:`pickle.UnpicklingError`.
+    naming ``source``; a forbidden global raises :class:`ForbiddenPickleError`.
     """
     try:
         return RestrictedUnpickler(io.BytesIO(data), source=source, encoding=encoding).load()
-    except pickle.UnpicklingError as err:
-        message = str(err)
-        if "forbidden" in message or "external storage" in message or "refusing" in message:
-            if not message.startswith(source):
-                raise pickle.UnpicklingError(f"{source}: {message}") from None
+    except ForbiddenPickleError as err:
+        if str(err).startswith(source):
             raise
+        raise ForbiddenPickleError(f"{source}: {err}") from None
+    except pickle.UnpicklingError as err:
         raise ValueError(f"{source}: corrupt or truncated pickle ({err})") from None
     except (EOFError, ValueError, TypeError, IndexError, KeyError, AttributeError, MemoryError) as err:
         raise ValueError(f"{source}: corrupt or truncated pickle ({type(err).__name__}: {err})") from None
