@@ -350,6 +350,8 @@ def test_image_folder_cache_is_written_reused_and_invalidated(folder_files, tmp_
     again = load_dataset(archive, "test")  # both splits come from the one cache file
     np.testing.assert_array_equal(load_dataset(archive, "train").images, first.images)
     assert len(again) == 6
+    with pytest.raises(ValueError, match=r"split 'val' not in .*\['test', 'train'\]"):
+        load_dataset(archive, "val")  # answered from the cache as well
     os.utime(archive, ns=(1, 1))  # a changed source gets a new key
     with pytest.raises(AssertionError, match="decoded again"):
         load_dataset(archive, "train")
