@@ -7,6 +7,7 @@ from __future__ import annotations
 import io
 import os
 import pickle
+import struct
 import tarfile
 import zipfile
 from pathlib import Path
@@ -36,8 +37,27 @@ def _private_cache(tmp_path, monkeypatch):
 # Files in the official CIFAR python formats
 
 
-def _dump(path: Path, obj) -> None:
-    path.write_bytes(pickle.dumps(obj, protocol=2))  # the official batches are protocol-2 pickles
+class _Py2Pickler(pickle._Pickler):
+    """Writes ``bytes`` as Python 2 ``str`` (BINSTRING opcodes), as the official CIFAR files were written."""
+
+    dispatch = pickle._Pickler.dispatch.copy()
+
+    def _save_py2_str(self, obj: bytes) -> None:
+        n = len(obj)
+        self.write(pickle.SHORT_BINSTRING + bytes([n]) + obj if n < 256 else pickle.BINSTRING + struct.pack("<i", n) + obj)
+        self.memoize(obj)
+
+    dispatch[bytes] = _save_py2_str
+
+
+def _dump(path: Path, obj, *, py2: bool = False) -> None:
+    """A protocol-2 pickle (the official batches are); ``py2``: Python 2 strings and module names."""
+    if not py2:
+        path.write_bytes(pickle.dumps(obj, protocol=2))
+        return
+    buf = io.BytesIO()
+    _Py2Pickler(buf, protocol=2).dump(obj)
+    path.write_bytes(buf.getvalue().replace(b"numpy._core.multiarray\n", b"numpy.core.multiarray\n"))
 
 
 def _rows(images_hwc: np.ndarray) -> np.ndarray:
@@ -46,19 +66,21 @@ def _rows(images_hwc: np.ndarray) -> np.ndarray:
 
 
 def make_cifar10(root: Path, *, per_batch: int = 12, seed: int = 0) -> dict:
-    """A small cifar-10-batches-py folder; returns the expected arrays per split."""
+    """A small cifar-10-batches-py folder, pickled as Python 2 wrote the official one; returns the expected arrays."""
     rng = np.random.default_rng(seed)
     folder = root / "cifar-10-batches-py"
     folder.mkdir(parents=True)
     names = [b"airplane", b"automobile", b"bird", b"cat", b"deer", b"dog", b"frog", b"horse", b"ship", b"truck"]
-    _dump(folder / "batches.meta", {b"label_names": names, b"num_cases_per_batch": per_batch, b"num_vis": 3072})
+    meta = {b"label_names": names, b"num_cases_per_batch": per_batch, b"num_vis": 3072}
+    _dump(folder / "batches.meta", meta, py2=True)
     expected = {}
     for split, batches in (("train", [f"data_batch_{i}" for i in range(1, 6)]), ("test", ["test_batch"])):
         imgs, labs = [], []
         for b in batches:
             x = rng.integers(0, 256, size=(per_batch, 32, 32, 3), dtype=np.uint8)
             y = rng.integers(0, 10, size=per_batch).tolist()
-            _dump(folder / b, {b"batch_label": b.encode(), b"labels": y, b"data": _rows(x), b"filenames": [b"x.png"] * per_batch})
+            batch = {b"batch_label": b.encode(), b"labels": y, b"data": _rows(x), b"filenames": [b"x.png"] * per_batch}
+            _dump(folder / b, batch, py2=True)
             imgs.append(x)
             labs += y
         expected[split] = (np.concatenate(imgs), np.array(labs))
