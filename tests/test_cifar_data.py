@@ -426,6 +426,57 @@ def test_shared_data_dir_is_next_to_the_repository():
     assert cdata.shared_data_dir() == SHARED
 
 
+@pytest.mark.parametrize("fmt", [tarfile.USTAR_FORMAT, tarfile.GNU_FORMAT, tarfile.PAX_FORMAT])
+@pytest.mark.parametrize("mode", ["w", "w:gz", "w:bz2", "w:xz"])
+def test_tar_reader_matches_tarfile(tmp_path, fmt, mode):
+    """The streaming tar reader gives tarfile's regular files, names and bytes, in every format."""
+    rng = np.random.default_rng(0)
+    deep = "/".join(["d" * 40] * 4)  # 163 characters: ustar prefix, GNU 'L' or pax 'path'
+    files = {
+        "root/train/cat/0.png": rng.bytes(700),
+        f"root/{deep}/x.bin": rng.bytes(1024),  # exactly two blocks
+        "root/test/dog/1.jpg": b"",
+        "root/ünï/é.png": rng.bytes(3),
+    }
+    if fmt != tarfile.USTAR_FORMAT:
+        files["root/" + "n" * 120 + ".png"] = rng.bytes(5)  # a long base name: GNU 'L' or pax only
+    out = tmp_path / "a.tar"
+    with tarfile.open(out, mode, format=fmt) as tf:
+        d = tarfile.TarInfo("root/train")
+        d.type = tarfile.DIRTYPE
+        tf.addfile(d)
+        for name, data in files.items():
+            info = tarfile.TarInfo(name)
+            info.size = len(data)
+            tf.addfile(info, io.BytesIO(data))
+        link = tarfile.TarInfo("root/link.png")
+        link.type, link.linkname = tarfile.SYMTYPE, "root/train/cat/0.png"
+        tf.addfile(link)
+    got = list(cdata._tar_files(out, lambda n: True))
+    assert got == list(files.items())
+    assert [n for n, b in cdata._tar_files(out)] == list(files) and all(b is None for _, b in cdata._tar_files(out))
+
+
+def test_tar_reader_errors(tmp_path, folder_files):
+    _, _, tgz = folder_files
+    raw = tmp_path / "raw.tar"
+    import gzip
+
+    raw.write_bytes(gzip.decompress(tgz.read_bytes()))
+    cut = tmp_path / "cut.tar"
+    cut.write_bytes(raw.read_bytes()[:1300])
+    with pytest.raises(ValueError, match="cut.tar: truncated archive"):
+        list(cdata._tar_files(cut, lambda n: True))
+    bad = bytearray(raw.read_bytes())
+    bad[0] ^= 0xFF  # the first header's name, so its checksum no longer matches
+    (tmp_path / "bad.tar").write_bytes(bytes(bad))
+    with pytest.raises(ValueError, match="bad.tar: not a tar archive or corrupt"):
+        list(cdata._tar_files(tmp_path / "bad.tar"))
+    (tmp_path / "junk.tar.gz").write_bytes(b"\x1f\x8b" + b"junk" * 100)
+    with pytest.raises(ValueError, match="junk.tar.gz: truncated or corrupt archive"):
+        load_dataset(tmp_path / "junk.tar.gz", "train")
+
+
 def test_stratified_subset_properties():
     labels = np.repeat(np.arange(4), [50, 3, 40, 7])
     keep = stratified_subset(labels, 40, seed=0)
