@@ -228,6 +228,25 @@ def test_human_noise_on_cifar10n():
     assert off.max() > 2 * off[off > 0].mean()
 
 
+@pytest.mark.skipif(not C10N.is_file(), reason=f"{C10N} is absent")
+def test_human_labels_line_up_with_a_dataset_subset():
+    from experiments.cifar.data import Dataset, load_cifar_n
+    from experiments.cifar.noise import human_labels
+
+    clean, aggre = load_cifar_n(C10N, "clean"), load_cifar_n(C10N, "aggre")
+    idx = np.sort(np.random.default_rng(0).choice(49999, 300, replace=False))  # idx + 1 stays in range
+    images = np.zeros((300, 2, 2, 3), np.uint8)
+    ds = Dataset(images, clean[idx], tuple(map(str, range(10))), "test", idx)
+    np.testing.assert_array_equal(human_labels("human:aggre", ds), aggre[idx])
+    shifted = Dataset(images, clean[idx], tuple(map(str, range(10))), "test", idx + 1)  # misaligned
+    with pytest.raises(ValueError, match="clean_label disagrees with the dataset's labels"):
+        human_labels("human:aggre", shifted)
+    with pytest.raises(ValueError, match="needs a 'human:VARIANT'"):
+        human_labels("sym:0.2", ds)
+    with pytest.raises(ValueError, match="has no 'noisy_label'"):
+        human_labels("human:noisy", ds)
+
+
 def test_transition_matrix_counts():
     clean = np.array([0, 0, 0, 0, 1, 1, 2])
     noisy = np.array([0, 1, 1, 2, 1, 0, 2])

@@ -203,6 +203,42 @@ def make_noisy_labels(
     )
 
 
+def human_labels(spec: str, dataset, path: Path | str | None = None) -> np.ndarray:
+    """The CIFAR-N labels of ``spec`` (``"human:aggre"``...) for the examples of ``dataset``.
+
+    ``dataset`` is a :class:`experiments.cifar.data.Dataset` of the CIFAR-10/100 *training* split
+    in the official order (any ``limit`` subset: its ``indices`` select the CIFAR-N rows). ``path``
+    defaults to ``CIFAR-10_human.pt`` / ``CIFAR-100_human.pt`` in ``../shared/data``. The file's
+    ``clean_label`` must agree with ``dataset.labels`` example for example, which proves the two
+    line up; otherwise ``ValueError``.
+    """
+    from experiments.cifar.data import CIFAR_N_VARIANTS, load_label_file, shared_data_dir
+
+    kind, variant = parse_noise_spec(spec)
+    if kind != "human":
+        raise ValueError(f"human_labels needs a 'human:VARIANT' noise spec, got {spec!r}")
+    k = dataset.num_classes
+    if path is None:
+        if k not in (10, 100):
+            raise ValueError(f"human noise exists for CIFAR-10 and CIFAR-100 only, got {k} classes")
+        path = shared_data_dir() / ("CIFAR-10_human.pt" if k == 10 else "CIFAR-100_human.pt")
+    table = load_label_file(path)
+    key = CIFAR_N_VARIANTS[variant]
+    if key not in table or "clean_label" not in table:
+        raise ValueError(f"noise spec {spec!r}: {path} has no {key!r} (it has {sorted(table)})")
+    n = len(table[key])
+    indices = np.arange(len(dataset.labels)) if dataset.indices is None else np.asarray(dataset.indices)
+    if len(indices) and (indices.min() < 0 or indices.max() >= n):
+        raise ValueError(f"{path} has {n} labels, but the dataset indexes up to {indices.max()}")
+    disagree = int(np.sum(table["clean_label"][indices] != dataset.labels))
+    if disagree:
+        raise ValueError(
+            f"{path}: clean_label disagrees with the dataset's labels on {disagree} of {len(indices)} examples; "
+            "human noise needs the CIFAR training split in the official order"
+        )
+    return table[key][indices]
+
+
 def transition_matrix(clean: np.ndarray, noisy: np.ndarray, num_classes: int) -> np.ndarray:
     """Realized ``T[i, j] = #(clean = i, noisy = j) / #(clean = i)``; a class with no examples gets e_i."""
     k = _check_num_classes(num_classes)
