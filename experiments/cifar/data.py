@@ -6,14 +6,17 @@ What users download is read as is, nothing is downloaded:
   ``batches.meta``) or ``cifar-10-python.tar.gz``;
 - ``cifar100``: the official ``cifar-100-python`` folder (``train``, ``test``, ``meta``) or
   ``cifar-100-python.tar.gz``; labels are the 100 fine labels;
-- ``folder``: ``<root>/<split>/<class>/*.{png,jpg,jpeg}`` as a folder or a ``.tar.gz`` / ``.tar``,
+- ``folder``: ``<root>/<split>/<class>/*.{png,jpg,jpeg}`` as a folder or an archive (``.tar``,
+  ``.tar.gz``/``.tgz``, ``.tar.bz2``, ``.tar.xz``),
   at any resolution (mini-WebVision-style data, and ``../shared/data/cifar10-jpg.tar.gz``).
   Classes are the sorted class-folder names over all splits. Within a split, when every file name
   is a distinct integer (``00000.jpg``...) the images come in the order of that integer (for the
   shared CIFAR-10 copy this is the official training order, so CIFAR-10N labels line up index for
   index); otherwise by class, then file name. Images whose size differs from the split's first
-  image (or from ``size=``) are resized (bilinear). Decoded folders are cached as ``.npz`` (see
-  :func:`cache_dir`), so the 60,000 JPEGs of the shared copy are decoded once.
+  image (or from ``size=``) are resized (bilinear); for high-resolution data pass ``size=`` (the
+  decoded arrays are held in memory). Decoded folders are cached as ``.npz`` (see :func:`cache_dir`),
+  keyed by the archive's size, mtime and first MB, so the 60,000 JPEGs of the shared copy are
+  decoded once (helper processes decode in parallel).
 
 Pickled inputs go through :mod:`experiments.cifar.safe_pickle`. A missing file raises
 ``FileNotFoundError`` and a truncated or inconsistent one ``ValueError``, both naming the file.
@@ -891,13 +894,13 @@ def _load_folder(
     if is_archive and (cache or limit is None):
         # One streaming pass: list every member and decode the wanted ones as they come.
         names: list[str] = []
-        show = progress is not False
-        decoder = _Decoder(size, workers=workers, progress=show, total=None, desc=f"decode {path.name}")
-        try:
-            def wanted(name: str) -> bool:
-                entry = _parse_image_name(name)
-                return entry is not None and (cache or entry.split == split)
 
+        def wanted(name: str) -> bool:
+            entry = _parse_image_name(name)
+            return entry is not None and (cache or entry.split == split)
+
+        decoder = _Decoder(size, workers=workers, progress=progress is not False, total=None, desc=f"decode {path.name}")
+        try:
             for name, data in _tar_files(path, wanted):
                 names.append(name)
                 if data is not None:
@@ -910,6 +913,7 @@ def _load_folder(
         blobs: dict[str, bytes] = {}
         if is_archive:  # one pass: keep the split's encoded bytes, decode only the subset below
             names = []
+
             def in_split(name: str) -> bool:
                 entry = _parse_image_name(name)
                 return entry is not None and entry.split == split
@@ -926,15 +930,15 @@ def _load_folder(
             raise ValueError(f"split {split!r} not in {path}; it has {splits}")
         wanted_entries = [e for e in entries if cache or e.split == split]
         if limit is not None and not cache:
-            classes = sorted({e.cls for e in entries})
+            index = {c: i for i, c in enumerate(sorted({e.cls for e in entries}))}
             ordered = _order(wanted_entries)
-            labels_full = np.array([classes.index(e.cls) for e in ordered])
+            labels_full = np.array([index[e.cls] for e in ordered])
             keep_full = stratified_subset(labels_full, limit, seed=seed)
             subset = np.union1d(keep_full, [0])  # the split's first image fixes the size
             wanted_entries = [ordered[i] for i in subset]
-        n = len(wanted_entries)
-        show = progress is not False
-        decoder = _Decoder(size, workers=workers, progress=show, total=n, desc=f"decode {path.name}")
+        decoder = _Decoder(
+            size, workers=workers, progress=progress is not False, total=len(wanted_entries), desc=f"decode {path.name}"
+        )
         try:
             for e in wanted_entries:
                 decoder.add(e.key, blobs[e.key] if is_archive else None)
