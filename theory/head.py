@@ -51,7 +51,11 @@ def _check_sigma(sigma: float) -> float:
 
 def ridge_head(F: Representation, Y: Labels, beta: float) -> Array:
     """``W-hat = (F^T F + beta I)^{-1} F^T Y`` (Eq. 3). ``beta = 0`` needs full column rank F."""
-    beta = _check_beta(beta)
+    return _ridge_head(F, Y, _check_beta(beta))
+
+
+@jax.jit
+def _ridge_head(F, Y, beta):
     p = F.shape[1]
     return jnp.linalg.solve(F.T @ F + beta * jnp.eye(p, dtype=F.dtype), F.T @ Y)
 
@@ -62,8 +66,12 @@ def shrinkage(eigvals: Eigvals, beta: float) -> Eigvals:
 
     The eigenvalues are those of ``F F^T`` (the top eigenvalues of A-bar for f_min).
     """
-    beta = _check_beta(beta)
-    lam = jnp.maximum(jnp.asarray(eigvals), 0.0)
+    return _shrinkage(jnp.asarray(eigvals), _check_beta(beta))
+
+
+@jax.jit
+def _shrinkage(eigvals, beta):
+    lam = jnp.maximum(eigvals, 0.0)
     den = lam + beta
     return jnp.where(den > 0, lam / jnp.where(den > 0, den, 1.0), 0.0)
 
@@ -76,7 +84,12 @@ def singular_basis(F: Representation) -> tuple[Eigvecs, Eigvals]:
 
 def spectral_predictions(V: Eigvecs, eigvals: Eigvals, Y: Labels, beta: float) -> Labels:
     """``F* B F*^T Y`` with ``B = diag(b_i)`` (Section 2): the ridge head's predictions ``F W-hat``."""
-    b = shrinkage(eigvals, beta)
+    return _spectral_predictions(V, jnp.asarray(eigvals), Y, _check_beta(beta))
+
+
+@jax.jit
+def _spectral_predictions(V, eigvals, Y, beta):
+    b = _shrinkage(eigvals, beta)
     return V @ (b[:, None] * (V.T @ Y))
 
 
@@ -98,13 +111,18 @@ def bias_variance(V: Eigvecs, eigvals: Eigvals, Y: Labels, beta: float, sigma: f
     term is 1 for one-hot Y) and ``variance = (sigma^2/n) sum_i b_i^2``, for Gaussian label
     noise with columns ``N(0, sigma^2 I / K)``.
     """
-    sigma = _check_sigma(sigma)
-    b = shrinkage(eigvals, beta)
+    bias2, variance = _bias_variance(V, jnp.asarray(eigvals), Y, _check_beta(beta), _check_sigma(sigma))
+    return BiasVariance(float(bias2), float(variance))
+
+
+@jax.jit
+def _bias_variance(V, eigvals, Y, beta, sigma):
+    b = _shrinkage(eigvals, beta)
     n = Y.shape[0]
     proj2 = jnp.sum((V.T @ Y) ** 2, axis=1)  # sum_j (v_i^T y_j)^2
     bias2 = jnp.sum(Y**2) / n + jnp.sum((b**2 - 2 * b) * proj2) / n
     variance = sigma**2 * jnp.sum(b**2) / n
-    return BiasVariance(float(bias2), float(variance))
+    return bias2, variance
 
 
 def expected_risk(H: Array, Y: Labels, sigma: float) -> BiasVariance:
@@ -114,12 +132,22 @@ def expected_risk(H: Array, Y: Labels, sigma: float) -> BiasVariance:
     """
     sigma = _check_sigma(sigma)
     n = Y.shape[0]
-    return BiasVariance(float(jnp.sum((Y - H @ Y) ** 2) / n), float(sigma**2 * jnp.sum(H**2) / n))
+    bias2, hh = _risk_terms(H, Y)
+    return BiasVariance(float(bias2 / n), float(sigma**2 * hh / n))
+
+
+@jax.jit
+def _risk_terms(H, Y):
+    return jnp.sum((Y - H @ Y) ** 2), jnp.sum(H**2)
 
 
 def ridge_hat(F: Representation, beta: float) -> Array:
     """The hat matrix ``H = F (F^T F + beta I)^{-1} F^T`` of the ridge head (Eq. 3)."""
-    beta = _check_beta(beta)
+    return _ridge_hat(F, _check_beta(beta))
+
+
+@jax.jit
+def _ridge_hat(F, beta):
     p = F.shape[1]
     return F @ jnp.linalg.solve(F.T @ F + beta * jnp.eye(p, dtype=F.dtype), F.T)
 
@@ -132,8 +160,11 @@ def ridge_hat(F: Representation, beta: float) -> Array:
 def correct(scores: Array, labels, *, margin: float = 1e-9) -> Array:
     """Per point: does the score of ``labels[i]`` beat every other class by more than ``margin``
     (relative to the largest |score|)? Ties count as wrong, so a tie is never a lucky hit."""
-    scores = jnp.asarray(scores)
-    labels = jnp.asarray(labels)
+    return _correct(jnp.asarray(scores), jnp.asarray(labels), margin)
+
+
+@jax.jit
+def _correct(scores, labels, margin):
     own = jnp.take_along_axis(scores, labels[:, None], axis=1)[:, 0]
     other = jnp.max(jnp.where(jax.nn.one_hot(labels, scores.shape[1], dtype=bool), -jnp.inf, scores), axis=1)
     tol = margin * jnp.maximum(jnp.max(jnp.abs(scores)), 1e-300)
@@ -181,8 +212,8 @@ def _run(F, T, clean, noisy, beta, lr, key, *, loss, steps, batch_size):
 
     def metrics(W):
         Z = F @ W
-        c = correct(Z, clean)
-        h = correct(Z, noisy)
+        c = _correct(Z, clean, 1e-9)
+        h = _correct(Z, noisy, 1e-9)
         fit = jnp.where(n_flip > 0, jnp.sum(h & flipped) / jnp.maximum(n_flip, 1), jnp.nan)
         return jnp.mean(c.astype(F.dtype)), jnp.mean(h.astype(F.dtype)), fit.astype(F.dtype), _objective(W, F, T, beta, loss)
 

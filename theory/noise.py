@@ -104,9 +104,17 @@ def flip_counts(part: Partition, alpha: float) -> np.ndarray:
     return np.floor(alpha * np.asarray(part.sizes, dtype=np.float64) + _FLOOR_EPS).astype(np.int64)
 
 
-def _ranks_within_subclass(part: Partition, key: PRNGKeyArray) -> np.ndarray:
+def _uniforms(key: PRNGKeyArray, n: int) -> np.ndarray:
+    """Three rows of n uniforms on [0, 1) from ``key``.
+
+    Drawn at the next power of two >= n and cut, so sizes share a few compiled shapes.
+    """
+    width = 1 << max(int(n - 1).bit_length(), 4)
+    return np.asarray(jax.random.uniform(key, (3, width), dtype=jnp.float64))[:, :n]
+
+
+def _ranks_within_subclass(part: Partition, u: np.ndarray) -> np.ndarray:
     """A uniformly random order of the points inside each sub-class: rank of each point, shape (n,)."""
-    u = np.asarray(jax.random.uniform(key, (part.n,)))
     sub = part.sub_of_point
     order = np.lexsort((u, sub))  # by sub-class, then by u
     ranks = np.empty(part.n, dtype=np.int64)
@@ -125,7 +133,7 @@ def _finish(part: Partition, flipped: np.ndarray, noisy: np.ndarray) -> FlippedL
     c_max = float(np.max(counts[has].max(axis=1) / m[has])) if np.any(has) else 0.0
     sizes = np.asarray(part.sizes)
     return FlippedLabels(
-        Y_noisy=jax.nn.one_hot(jnp.asarray(noisy), K, dtype=jnp.float64),
+        Y_noisy=jnp.asarray(np.eye(K, dtype=np.float64)[noisy]),
         labels=noisy,
         flipped=flipped,
         counts=counts,
@@ -138,16 +146,17 @@ def _finish(part: Partition, flipped: np.ndarray, noisy: np.ndarray) -> FlippedL
 def _flip_with_offsets(part: Partition, alpha: float, key: PRNGKeyArray, offset_fn) -> FlippedLabels:
     """Flip the ``m_kbar`` lowest-ranked points of each sub-class to ``(y + 1 + offset) mod K``.
 
-    ``offset_fn(rank, m, sub, key) -> offsets in [0, K-2]`` for the flipped points.
+    ``offset_fn(rank, m, sub, u, v) -> offsets in [0, K-2]`` for the flipped points, where
+    ``u`` are uniforms, one per flipped point, and ``v`` uniforms, one per sub-class.
     """
     K = _check_classes(part)
     m = flip_counts(part, alpha)
-    k_rank, k_off = jax.random.split(key)
-    ranks = _ranks_within_subclass(part, k_rank)
+    u = _uniforms(key, part.n)
+    ranks = _ranks_within_subclass(part, u[0])
     sub = part.sub_of_point
     clean = part.class_of_point
     flipped = ranks < m[sub]
-    offsets = offset_fn(ranks[flipped], m[sub[flipped]], sub[flipped], k_off)
+    offsets = offset_fn(ranks[flipped], m[sub[flipped]], sub[flipped], u[1][flipped], u[2][: part.n_sub])
     noisy = clean.copy()
     noisy[flipped] = (clean[flipped] + 1 + offsets) % K
     return _finish(part, flipped, noisy)
@@ -164,11 +173,11 @@ def symmetric_flips(part: Partition, alpha: float, *, key: PRNGKeyArray, balance
     K = _check_classes(part)
     _check_alpha(alpha)
 
-    def offsets(rank, m, sub, k):
+    def offsets(rank, m, sub, u, v):
         if balanced:
-            shift = np.asarray(jax.random.randint(k, (part.n_sub,), 0, K - 1))
+            shift = np.floor(v * (K - 1)).astype(np.int64)
             return (rank + shift[sub]) % (K - 1)
-        return np.asarray(jax.random.randint(k, rank.shape, 0, K - 1))
+        return np.floor(u * (K - 1)).astype(np.int64)
 
     return _flip_with_offsets(part, alpha, key, offsets)
 
@@ -192,7 +201,7 @@ def asymmetric_flips(
     cls_sub = np.asarray(part.sub_to_class)
     off_sub = (class_map[cls_sub] - cls_sub - 1) % K  # offset in [0, K-2]
 
-    return _flip_with_offsets(part, alpha, key, lambda rank, m, sub, k: off_sub[sub])
+    return _flip_with_offsets(part, alpha, key, lambda rank, m, sub, u, v: off_sub[sub])
 
 
 def concentrated_flips(part: Partition, alpha: float, c_max: float, *, key: PRNGKeyArray) -> FlippedLabels:
@@ -207,8 +216,8 @@ def concentrated_flips(part: Partition, alpha: float, c_max: float, *, key: PRNG
     _check_alpha(alpha)
     c_max = check_c_max(c_max, K)
 
-    def offsets(rank, m, sub, k):
-        dominant = np.asarray(jax.random.randint(k, (part.n_sub,), 0, K - 1))[sub]
+    def offsets(rank, m, sub, u, v):
+        dominant = np.floor(v * (K - 1)).astype(np.int64)[sub]
         d = np.maximum(-(-m // (K - 1)), np.floor(c_max * m + _FLOOR_EPS).astype(np.int64))
         if K == 2:
             return dominant
