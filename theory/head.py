@@ -266,8 +266,7 @@ def train_head(
     if batch_size is not None and key is None:
         raise ValueError("SGD (batch_size given) needs a PRNG key")
     if lr is None:
-        smax2 = float(jnp.linalg.norm(F, ord=2)) ** 2
-        lr = 1.0 / (smax2 + beta)
+        lr = 1.0 / (float(_top_gram_eigval(F)) + beta)
     if not lr > 0:
         raise ValueError(f"lr must be > 0, got {lr}")
     key = jax.random.PRNGKey(0) if key is None else key
@@ -302,12 +301,24 @@ def information_nuisance(F: Representation, Y: Array, k: int) -> Split:
     n, p = F.shape
     if not 1 <= k <= min(n, p):
         raise ValueError(f"k must be in [1, min(n, p)={min(n, p)}], got {k}")
-    Y2 = jnp.asarray(Y).reshape(n, -1)
-    U, _, _ = jnp.linalg.svd(F, full_matrices=False)
-    coef = jnp.sqrt(jnp.sum((U.T @ Y2) ** 2, axis=1))
-    info2 = jnp.sum(coef[:k] ** 2)
-    total = jnp.sum(Y2**2)
-    return Split(float(jnp.sqrt(info2)), float(jnp.sqrt(jnp.maximum(total - info2, 0.0))), np.asarray(coef))
+    coef, total = _split(F, jnp.asarray(Y).reshape(n, -1))
+    coef = np.asarray(coef)
+    info2 = float(np.sum(coef[:k] ** 2))
+    return Split(float(np.sqrt(info2)), float(np.sqrt(max(float(total) - info2, 0.0))), coef[:p])
+
+
+@jax.jit
+def _split(F, Y2):
+    # eigenvectors of F F^T, descending: the left singular vectors of F (then its null space)
+    _, U = jnp.linalg.eigh(F @ F.T)
+    U = U[:, ::-1]
+    return jnp.sqrt(jnp.sum((U.T @ Y2) ** 2, axis=1)), jnp.sum(Y2**2)
+
+
+@jax.jit
+def _top_gram_eigval(F):
+    """``s_max(F)^2``, the largest eigenvalue of ``F^T F``."""
+    return jnp.linalg.eigvalsh(F.T @ F)[-1]
 
 
 # ----------------------------------------------------------------------------
@@ -321,10 +332,15 @@ def random_features(n: int, p: int, *, key: PRNGKeyArray, frobenius: float | Non
     With ``frobenius`` the matrix is rescaled to that Frobenius norm (e.g. that of the CL
     representation, so ``beta`` means the same on both).
     """
-    G = jax.random.normal(key, (n, p), dtype=jnp.float64)
+    G = _normal(key, n, p)
     if frobenius is not None:
-        G = G * (frobenius / jnp.linalg.norm(G))
+        G = G * (frobenius / jnp.sqrt(jnp.sum(G**2)))
     return G
+
+
+@partial(jax.jit, static_argnums=(1, 2))
+def _normal(key, n, p):
+    return jax.random.normal(key, (n, p), dtype=jnp.float64)
 
 
 def mixture_inputs(part: Partition, d: int, *, key: PRNGKeyArray, spread: float = 1.0) -> Representation:

@@ -22,6 +22,7 @@ paper's definition ``c_{k|kbar} = m_{kbar,k} / m_kbar`` over sub-classes with ``
 from __future__ import annotations
 
 from collections.abc import Sequence
+from functools import partial
 from typing import NamedTuple
 
 import jax
@@ -110,7 +111,12 @@ def _uniforms(key: PRNGKeyArray, n: int) -> np.ndarray:
     Drawn at the next power of two >= n and cut, so sizes share a few compiled shapes.
     """
     width = 1 << max(int(n - 1).bit_length(), 4)
-    return np.asarray(jax.random.uniform(key, (3, width), dtype=jnp.float64))[:, :n]
+    return np.asarray(_uniform_block(key, width))[:, :n]
+
+
+@partial(jax.jit, static_argnums=1)
+def _uniform_block(key, width):
+    return jax.random.uniform(key, (3, width), dtype=jnp.float64)
 
 
 def _ranks_within_subclass(part: Partition, u: np.ndarray) -> np.ndarray:

@@ -117,9 +117,9 @@ class Config:
     # Theorem 4.5 / Corollary 4.6
     flip_p: int = 32
     flip_beta: float = 1e-3
-    alpha_step: float = 1.0 / 60
+    alpha_step: float = 1.0 / 30  # = 1/n_k: every alpha gives a different flip count
     ratios: tuple = (1.0, 1.5, 2.0, 3.0)
-    c_grid: int = 7
+    c_grid: int = 5
     flip_seeds: int = 2
     delta_sweep: tuple = (0.001, 0.01, 0.05)
     beta_sweep: tuple = (1e-3, 1e-1, 10.0)
@@ -127,7 +127,7 @@ class Config:
     contrast_alpha: float = 0.4
     contrast_betas: tuple = tuple(float(b) for b in np.logspace(-6, 1, 15))
     contrast_delta: float = 0.05
-    gd_steps: int = 3000
+    gd_steps: int = 2000
     gd_alpha: float = 0.4
     seed_offset: int = 0
 
@@ -152,10 +152,15 @@ def _say(progress, msg):
 
 
 def _key(seed: int, *tags: int):
-    k = jax.random.PRNGKey(seed)
-    for t in tags:
-        k = jax.random.fold_in(k, t)
-    return k
+    """The PRNG key for one draw: ``seed`` folded with up to four integer tags."""
+    return _fold(jax.random.PRNGKey(seed), jnp.asarray(list(tags) + [0] * (4 - len(tags)), dtype=jnp.uint32))
+
+
+@jax.jit
+def _fold(key, tags):
+    for i in range(4):
+        key = jax.random.fold_in(key, tags[i])
+    return key
 
 
 def _spectral(part: Partition, delta: float, xi: float, p: int, key):
@@ -659,6 +664,15 @@ def _phase_grid(points, ykey, key):
     return np.asarray(xs), np.asarray(ys), M
 
 
+def _edges(v):
+    """Cell edges around possibly uneven centers (midpoints; half a step beyond the ends)."""
+    v = np.asarray(v, dtype=float)
+    if len(v) == 1:
+        return np.array([v[0] - 0.5, v[0] + 0.5])
+    mid = (v[1:] + v[:-1]) / 2
+    return np.concatenate([[v[0] - (mid[0] - v[0])], mid, [v[-1] + (v[-1] - mid[-1])]])
+
+
 def plot(data, outdir) -> list[Path]:
     """Figures: bias^2/variance vs beta, phase diagrams, GD curves. Needs only ``data``."""
     plt = _style()
@@ -702,10 +716,8 @@ def plot(data, outdir) -> list[Path]:
             for r_i, rep in enumerate(("cl", "random")):
                 ax = axes[r_i, col]
                 xs, ys, M = _phase_grid(pts, ykey, rep)
-                dx = xs[1] - xs[0] if len(xs) > 1 else 0.05
-                dy = (ys[1] - ys[0]) if len(ys) > 1 else 0.5
-                im = ax.imshow(M, origin="lower", aspect="auto", vmin=0, vmax=1, cmap="viridis",
-                               extent=(xs[0] - dx / 2, xs[-1] + dx / 2, ys[0] - dy / 2, ys[-1] + dy / 2))
+                im = ax.pcolormesh(_edges(xs), _edges(ys), M, vmin=0, vmax=1, cmap="viridis", shading="flat")
+                ax.grid(False)
                 yy = np.linspace(ys[0], ys[-1], 100)
                 ax.plot(boundary(yy), yy, "w--", lw=2, label=r"Thm 4.5: $\alpha = 1/(1+\frac{n_{\max}}{n_{\min}}c_{\max})$")
                 ax.set_ylabel(ylabel)
