@@ -7,7 +7,7 @@ import math
 import pytest
 
 from experiments.checks import MODULES, head
-from experiments.claims import ERROR, FAIL, INFO, PASS
+from experiments.claims import FAIL, INFO, PASS
 from experiments.runs import _to_jsonable
 
 

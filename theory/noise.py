@@ -29,7 +29,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from theory._types import Array, Labels, PRNGKeyArray
+from theory._types import Labels, PRNGKeyArray
 from theory.graph import Partition
 
 # Guards floor(alpha * n) against round-off such as 0.3 * 10 = 2.9999999999999996.
