@@ -17,6 +17,7 @@ from types import ModuleType
 MODULES = (
     "experiments.checks.thm43",
     "experiments.checks.tables",
+    "experiments.checks.head",
 )
 
 PRESETS = ("smoke", "cpu", "large")
