@@ -418,7 +418,8 @@ def judge(sweeps: dict, loss: dict, growth: float) -> list:
         i = int(np.argmax(meas / lead))
         exceeded = int(np.sum(meas > lead))
         note = (f"leading term exceeded at {exceeded}/{len(pts)} points; constant of the O(delta'^{order}) remainder "
-                f"{c_small:.3g} (smaller delta) vs {c_large:.3g} (larger delta)")
+                f"{c_small:.3g} (smaller delta) vs {c_large:.3g} (larger delta); measured grows like "
+                f"delta'^{_loglog_slope(dp, meas):.2f}, the leading term like delta'^{_loglog_slope(dp, lead):.2f}")
         rows.append(row(C[cid], meas[i], lead[i], LE, verdict="PASS" if ok else "FAIL",
                         setting=_fmt(partition=pts[i]["partition"], delta=pts[i]["delta_r"]), note=note))
 
