@@ -35,6 +35,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from theory._random import rng
 from theory._types import Array, PRNGKeyArray, Weights
 from theory.graph import Partition, partition
 
@@ -118,23 +119,26 @@ def make_datamodel(
         if not (np.isfinite(val) and val >= 0):
             raise ValueError(f"{name} must be a finite number >= 0, got {val}")
     part = partition([per_sub] * n_sub, n_classes=n_classes)
-    class_centres, sub_centres, natural = _draw_model(
-        key, jnp.asarray(part.sub_to_class), jnp.asarray(part.sub_of_point), float(class_sep), float(sub_sep),
-        float(spread), n_classes=n_classes, d=d, dtype=jnp.dtype(dtype))
-    return DataModel(natural, part, class_centres, sub_centres)
+    g = rng(key)
+    class_centres = class_sep * g.standard_normal((n_classes, d))
+    sub_centres = class_centres[np.asarray(part.sub_to_class)] + sub_sep * g.standard_normal((n_sub, d))
+    natural = sub_centres[part.sub_of_point] + spread * g.standard_normal((part.n, d))
+    return DataModel(*(jnp.asarray(a, dtype) for a in (natural,)), part, jnp.asarray(class_centres, dtype),
+                     jnp.asarray(sub_centres, dtype))
 
 
-@functools.partial(jax.jit, static_argnames=("n_classes", "d", "dtype"))
-def _draw_model(key, sub_to_class, sub_of_point, class_sep, sub_sep, spread, *, n_classes, d, dtype):
-    k_c, k_s, k_x = jax.random.split(key, 3)
-    class_centres = class_sep * jax.random.normal(k_c, (n_classes, d), dtype)
-    sub_centres = class_centres[sub_to_class] + sub_sep * jax.random.normal(k_s, (sub_to_class.shape[0], d), dtype)
-    natural = sub_centres[sub_of_point] + spread * jax.random.normal(k_x, (sub_of_point.shape[0], d), dtype)
-    return class_centres, sub_centres, natural
+def augment_host(key: PRNGKeyArray, x_star: Array, aug: Augmentation) -> Array:
+    """One draw from A(.|x*) for every row of ``x_star``, drawn on the host (see ``theory._random``)."""
+    _check_augmentation(aug)
+    g = rng(key)
+    x = np.asarray(x_star)
+    if isinstance(aug, Masking):
+        x = x * (g.random(x.shape) < aug.keep)
+    return jnp.asarray(x + aug.sigma * g.standard_normal(x.shape), jnp.asarray(x_star).dtype)
 
 
 def augment(key: PRNGKeyArray, x_star: Array, aug: Augmentation) -> Array:
-    """One draw from A(.|x*) for every row of ``x_star`` (shape (m, d))."""
+    """One draw from A(.|x*) for every row of ``x_star`` (shape (m, d)); traceable under jit."""
     _check_augmentation(aug)
     keep = float(aug.keep) if isinstance(aug, Masking) else 1.0
     return _augment(key, x_star, keep, float(aug.sigma), masking=isinstance(aug, Masking))
@@ -190,13 +194,21 @@ def log_augmentation_density(
             raise ValueError("Monte-Carlo masking weights need a key")
         if n_masks < 1:
             raise ValueError(f"n_masks must be >= 1, got {n_masks}")
-        masks = jax.random.bernoulli(key, aug.keep, (n_masks, d)).astype(x.dtype)
+        masks = jnp.asarray(rng(key).random((n_masks, d)) < aug.keep, x.dtype)
         log_p = jnp.full((n_masks,), -jnp.log(n_masks), x.dtype)
 
-    def one_mask(b, lp):
-        return _gauss_logpdf(x, x_star * b[None, :], aug.sigma) + lp
+    return _masked_logpdf(x, x_star, masks, log_p, float(aug.sigma))
 
-    logs = jax.lax.map(lambda args: one_mask(*args), (masks, log_p))  # (B, n, N)
+
+@jax.jit
+def _masked_logpdf(x, x_star, masks, log_p, sigma):
+    """``logsumexp_b [log N(x_i; b * x*_m, sigma^2 I) + log_p[b]]``, shape (n, N)."""
+
+    def one_mask(args):
+        b, lp = args
+        return _gauss_logpdf(x, x_star * b[None, :], sigma) + lp
+
+    logs = jax.lax.map(one_mask, (masks, log_p))  # (B, n, N)
     return jax.scipy.special.logsumexp(logs, axis=0)
 
 
@@ -242,8 +254,8 @@ def augmentation_graph(
     check_finite(model.natural, "natural points")
     k_aug, k_mask = jax.random.split(key)
     n_nat = model.natural.shape[0]
-    source = jnp.repeat(jnp.arange(n_nat), views)
-    x = augment(k_aug, model.natural[source], aug)
+    source = np.repeat(np.arange(n_nat), views)
+    x = augment_host(k_aug, model.natural[np.asarray(source)], aug)
     part = partition([views * s for s in model.natural_part.sizes], model.natural_part.sub_to_class)
     log_a = log_augmentation_density(x, model.natural, aug, key=k_mask, n_masks=n_masks, exact=exact)
     return AugmentedSample(x, part, source, graph_from_log_density(log_a))

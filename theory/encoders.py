@@ -16,7 +16,9 @@ from typing import NamedTuple
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 
+from theory._random import rng
 from theory._types import Array, PRNGKeyArray
 
 
@@ -35,7 +37,7 @@ class EmbeddingTable(NamedTuple):
     def init(self, key: PRNGKeyArray, dtype=jnp.float64) -> dict:
         _check_positive("n", self.n)
         _check_positive("p", self.p)
-        return {"table": self.scale * jax.random.normal(key, (self.n, self.p), dtype)}
+        return _init_table(key, self.n, self.p, self.scale, jnp.dtype(dtype))
 
     @staticmethod
     def apply(params: dict, idx: Array) -> Array:
@@ -51,7 +53,7 @@ class Linear(NamedTuple):
     def init(self, key: PRNGKeyArray, dtype=jnp.float64) -> dict:
         _check_positive("d", self.d)
         _check_positive("p", self.p)
-        return {"W": jax.random.normal(key, (self.p, self.d), dtype) / jnp.sqrt(self.d)}
+        return _init_linear(key, self.d, self.p, jnp.dtype(dtype))
 
     @staticmethod
     def apply(params: dict, x: Array) -> Array:
@@ -72,12 +74,8 @@ class MLP(NamedTuple):
         _check_positive("width", self.width)
         if self.depth not in (1, 2):
             raise ValueError(f"depth must be 1 or 2 hidden layers, got {self.depth}")
-        sizes = [self.d] + [self.width] * self.depth + [self.p]
-        keys = jax.random.split(key, len(sizes) - 1)
-        layers = []
-        for k, (a, b) in zip(keys, zip(sizes[:-1], sizes[1:])):
-            layers.append({"W": jax.random.normal(k, (a, b), dtype) * jnp.sqrt(2.0 / a), "b": jnp.zeros((b,), dtype)})
-        return {"layers": layers}
+        sizes = (self.d,) + (self.width,) * self.depth + (self.p,)
+        return _init_mlp(key, sizes, jnp.dtype(dtype))
 
     @staticmethod
     def apply(params: dict, x: Array) -> Array:
@@ -86,3 +84,23 @@ class MLP(NamedTuple):
         for layer in layers[:-1]:
             h = jax.nn.relu(h @ layer["W"] + layer["b"])
         return h @ layers[-1]["W"] + layers[-1]["b"]
+
+
+# Initialisers draw on the host (theory._random): no compilation per shape.
+
+
+def _init_table(key, n, p, scale, dtype):
+    return {"table": jnp.asarray(scale * rng(key).standard_normal((n, p)), dtype)}
+
+
+def _init_linear(key, d, p, dtype):
+    return {"W": jnp.asarray(rng(key).standard_normal((p, d)) / np.sqrt(d), dtype)}
+
+
+def _init_mlp(key, sizes, dtype):
+    g = rng(key)
+    layers = []
+    for a, b in zip(sizes[:-1], sizes[1:]):
+        layers.append({"W": jnp.asarray(g.standard_normal((a, b)) * np.sqrt(2.0 / a), dtype),
+                       "b": jnp.zeros((b,), dtype)})
+    return {"layers": layers}

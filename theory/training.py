@@ -34,19 +34,29 @@ import numpy as np
 import optax
 from tqdm.auto import tqdm
 
+from theory._random import rng
 from theory._types import Array, Labels, PRNGKeyArray, Weights
 from theory.datamodel import Augmentation, DataModel, augment, check_finite
 from theory.graph import check_weights
 from theory.losses import nt_xent, spectral_contrastive_loss, spectral_loss_minibatch
-from theory.representation import alignment, normalized_adjacency, optimal_representation, principal_angle_sines
+from theory.representation import alignment, normalized_adjacency, principal_angle_sines
 
 LOSSES = ("spectral", "nt_xent")
 NEGATIVES = ("independent", "in_batch")
 SCHEDULES = ("cosine", "constant")
 
-# A sampler maps (key, batch) to the inputs of B positive pairs and B negative pairs:
-# (x, x_pos, x_a, x_b), each with a leading axis of size B.
-Sampler = Callable[[PRNGKeyArray, int], tuple[Array, Array, Array, Array]]
+class Sampler(NamedTuple):
+    """Where training pairs come from.
+
+    ``noise(key, steps, batch)`` draws the randomness of all ``steps`` minibatches up
+    front (a pytree with a leading axis of size ``steps``); ``sample(noise_t, batch)``
+    turns one step's share into the inputs of B positive pairs and B negative pairs,
+    ``(x, x_pos, x_a, x_b)``. Drawing up front keeps the PRNG and the sampling out
+    of the compiled training step, which makes it much quicker to compile.
+    """
+
+    noise: Callable[[PRNGKeyArray, int, int], Any]
+    sample: Callable[[Any, int], tuple[Array, Array, Array, Array]]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -104,31 +114,38 @@ def graph_sampler(inputs: Array, W: Weights) -> Sampler:
     ``inputs[i]`` is what the encoder reads for vertex i (an index for an embedding
     table, a point of R^d otherwise).
     """
-    W = jnp.asarray(check_weights(W))
-    degrees = jnp.sum(W, axis=1)
-    cdf_marg = jnp.cumsum(degrees) / jnp.sum(degrees)
-    cdf_rows = jnp.cumsum(W, axis=1) / degrees[:, None]  # row i: the law of x+ given x = x_i
+    W = np.asarray(check_weights(W), dtype=np.float64)
+    degrees = W.sum(axis=1)
+    cdf_pair = np.cumsum(W.ravel())
+    cdf_marg = np.cumsum(degrees)
+    n = W.shape[0]
 
-    def draw(key, cdf):
-        # inverse-CDF sampling by counting (no loops: quick to compile, O(n) a draw)
-        u = jax.random.uniform(key, cdf.shape[:-1], cdf.dtype)
-        return jnp.minimum(jnp.sum(cdf < u[..., None], axis=-1), cdf.shape[-1] - 1)
+    def draw(g, cdf, shape):
+        # inverse-CDF sampling on the host
+        u = g.random(shape) * cdf[-1]
+        return np.minimum(np.searchsorted(cdf, u, side="right"), cdf.shape[0] - 1)
 
-    def sample(key, batch):
-        # x ~ w_i / S, then x+ ~ w_ij / w_i: the pair has law w_ij / S.
-        k_i, k_j, k_a, k_b = jax.random.split(key, 4)
-        marg = jnp.broadcast_to(cdf_marg, (batch, cdf_marg.shape[0]))
-        i = draw(k_i, marg)
-        j = draw(k_j, cdf_rows[i])
-        a, b = draw(k_a, marg), draw(k_b, marg)
-        return inputs[i], inputs[j], inputs[a], inputs[b]
+    def noise(key, steps, batch):
+        g = rng(key)
+        flat = draw(g, cdf_pair, (steps, batch))
+        i, j = flat // n, flat % n
+        a, b = draw(g, cdf_marg, (steps, batch)), draw(g, cdf_marg, (steps, batch))
+        return jnp.asarray(np.stack([i, j, a, b], axis=1).astype(np.int32))
 
-    return sample
+    def sample(idx, batch):
+        if idx.shape != (4, batch):
+            raise ValueError(f"graph sampler indices must have shape (4, {batch}), got {idx.shape}")
+        return inputs[idx[0]], inputs[idx[1]], inputs[idx[2]], inputs[idx[3]]
+
+    return Sampler(noise, sample)
 
 
 def model_sampler(model: DataModel, aug: Augmentation) -> Sampler:
     """Pairs from the data model: two augmentations of one natural point x* ~ P (uniform);
     negatives are augmentations of two independently drawn natural points."""
+
+    def noise(key, steps, batch):
+        return jax.random.split(key, steps)
 
     def sample(key, batch):
         k_s, k_n, k1, k2, k3, k4 = jax.random.split(key, 6)
@@ -143,7 +160,7 @@ def model_sampler(model: DataModel, aug: Augmentation) -> Sampler:
             augment(k4, model.natural[neg[1]], aug),
         )
 
-    return sample
+    return Sampler(noise, sample)
 
 
 # ----------------------------------------------------------------------------
@@ -178,12 +195,21 @@ def make_target(inputs: Array, W: Weights, Y: Labels, *, n_sub: int, p: int) -> 
     W = jnp.asarray(check_weights(W))
     if p < 1:
         raise ValueError(f"p must be >= 1, got {p}")
-    spec = optimal_representation(normalized_adjacency(W), p, n_sub=n_sub)
+    if p < n_sub:
+        raise ValueError(f"p must be >= K-bar={n_sub} (the proofs need p >= K-bar), got {p}")
+    marginal, lam, V, F_min, min_loss = _closed_form(W, p)
+    return Target(jnp.asarray(inputs), W, marginal, jnp.asarray(Y), int(n_sub), int(p), lam, V, F_min,
+                  float(min_loss))
+
+
+@functools.partial(jax.jit, static_argnums=1)
+def _closed_form(W, p):
+    """Eqs. 7-8 with the sqrt(w) weighting undone (dense eigh, small n), in one compiled function."""
+    lam, V = jnp.linalg.eigh(normalized_adjacency(W))
+    lam, V = lam[::-1][:p], V[:, ::-1][:, :p]
     marginal = jnp.sum(W, axis=1) / jnp.sum(W)
-    F_min = spec.F / jnp.sqrt(marginal)[:, None]
-    min_loss = -float(jnp.sum(jnp.maximum(spec.eigvals, 0.0) ** 2))
-    return Target(jnp.asarray(inputs), W, marginal, jnp.asarray(Y), int(n_sub), int(p), spec.eigvals, spec.eigvecs,
-                  F_min, min_loss)
+    F_min = V * jnp.sqrt(jnp.maximum(lam, 0.0))[None, :] / jnp.sqrt(marginal)[:, None]
+    return marginal, lam, V, F_min, -jnp.sum(jnp.maximum(lam, 0.0) ** 2)
 
 
 def linear_class_optimum(X: Array, target: Target) -> tuple[float, Array]:
@@ -195,15 +221,19 @@ def linear_class_optimum(X: Array, target: Target) -> tuple[float, Array]:
     so ``Z`` holds the top-p eigenpairs of ``Q^T A-bar Q`` (clipped at 0) and the minimum
     is ``-sum max(mu_i, 0)^2``. Returns that minimum and the encoder outputs F (n, p).
     """
-    X = jnp.asarray(X)
-    M = jnp.sqrt(target.marginal)[:, None] * X
-    Q, R = jnp.linalg.qr(M)
-    Abar = normalized_adjacency(target.W)
-    mu, V = jnp.linalg.eigh(Q.T @ Abar @ Q)
-    mu, V = mu[::-1][: target.p], V[:, ::-1][:, : target.p]
+    min_loss, F = _linear_optimum(jnp.asarray(check_finite(X, "X")), target.W, target.marginal, target.p)
+    return float(min_loss), F
+
+
+@functools.partial(jax.jit, static_argnums=3)
+def _linear_optimum(X, W, marginal, p):
+    M = jnp.sqrt(marginal)[:, None] * X
+    Q, _ = jnp.linalg.qr(M)
+    mu, V = jnp.linalg.eigh(Q.T @ normalized_adjacency(W) @ Q)
+    mu, V = mu[::-1][:p], V[:, ::-1][:, :p]
     mu = jnp.maximum(mu, 0.0)
     U = Q @ (V * jnp.sqrt(mu)[None, :])
-    return -float(jnp.sum(mu**2)), U / jnp.sqrt(target.marginal)[:, None]
+    return -jnp.sum(mu**2), U / jnp.sqrt(marginal)[:, None]
 
 
 def _top_left(F: Array, k: int) -> tuple[Array, Array]:
@@ -219,6 +249,8 @@ def representation_metrics(F: Array, target: Target, *, normalize: bool = False)
     of ``U = sqrt(w/S) F``, ``sine`` (largest principal-angle sine between the
     top-K-bar left singular space of U and the top-K-bar eigenspace of A-bar),
     ``alignment_u`` (Eq. 25 on U's top-K-bar space), ``alignment_f`` (on F's),
+    ``alignment_bias`` (on the span of the constant vector and the top K-bar - 1
+    directions of the centred F: what a linear head with a bias sees),
     ``prominence`` (``sigma_{K-bar+1} / sigma_{K-bar}`` of U; 0 when p' = K-bar).
     """
     m = _metrics_core(jnp.asarray(F), target.W, target.marginal, target.Y, target.eigvecs[:, : target.n_sub],
@@ -240,7 +272,11 @@ def _metrics_core(F, W, marginal, Y, V_top, normalize):
     U = jnp.sqrt(marginal)[:, None] * F
     Vu, s = _top_left(U, k)
     Vf, _ = _top_left(F, k)
+    n = F.shape[0]
+    Vc, _ = _top_left(F - jnp.mean(F, axis=0), k - 1)
+    Vb, _ = jnp.linalg.qr(jnp.concatenate([jnp.ones((n, 1), F.dtype) / jnp.sqrt(n), Vc], axis=1))
     return {
+        "alignment_bias": alignment(Vb, Y),
         "pop_loss": pop_loss,
         "singular_values": s,
         "sine": principal_angle_sines(Vu, V_top)[0],
@@ -271,10 +307,10 @@ class TrainResult(NamedTuple):
 
 
 def _objective(config: TrainConfig, apply, sampler: Sampler, target: Target):
-    def loss_fn(params, key):
+    def loss_fn(params, noise):
         if config.full_batch:
             return spectral_contrastive_loss(apply(params, target.inputs), target.W)
-        x, xp, xa, xb = sampler(key, config.batch)
+        x, xp, xa, xb = sampler.sample(noise, config.batch)
         z, zp = apply(params, x), apply(params, xp)
         if config.loss == "nt_xent":
             return nt_xent(z, zp, config.temperature)
@@ -298,8 +334,8 @@ def train(
 ) -> TrainResult:
     """Train ``params`` of ``apply`` with optax Adam on sampled pairs (or full batch).
 
-    Step t uses the key ``fold_in(key, t)``, so results do not depend on
-    ``eval_every``. A loss that is not finite stops training: the result keeps the
+    The randomness of every step is drawn from ``key`` up front
+    (:class:`Sampler`), so results do not depend on ``eval_every``. A loss that is not finite stops training: the result keeps the
     parameters of the last step whose loss was finite and its message names the step.
     """
     n = target.inputs.shape[0]
@@ -314,11 +350,13 @@ def train(
         lr = config.lr
     opt = optax.adam(lr)
     loss_fn = _objective(config, apply, sampler, target)
+    noise = jnp.zeros((config.steps,)) if config.full_batch else sampler.noise(key, config.steps, config.batch)
     value_and_grad = jax.value_and_grad(loss_fn)
 
-    def step(carry, t):
+    def step(carry, xs):
+        t, noise = xs
         params, opt_state, prev, done, bad = carry
-        loss, grads = value_and_grad(params, jax.random.fold_in(key, t))
+        loss, grads = value_and_grad(params, noise)
         updates, new_state = opt.update(grads, opt_state, params)
         new_params = optax.apply_updates(params, updates)
         ok = jnp.isfinite(loss) & ~done
@@ -328,28 +366,32 @@ def train(
         return carry, loss
 
     @jax.jit
-    def chunk(carry, ts):
-        return jax.lax.scan(step, carry, ts)
+    def chunk(carry, ts, noise):
+        return jax.lax.scan(step, carry, (ts, noise))
 
     normalize = config.loss == "nt_xent"
     history: dict[str, list] = {"step": [], "train_loss": [], "pop_loss": [], "singular_values": [], "sine": [],
-                                "alignment_u": [], "alignment_f": [], "prominence": []}
+                                "alignment_u": [], "alignment_f": [], "alignment_bias": [], "prominence": []}
+
+    outputs = jax.jit(apply)
 
     def record(t, params, train_loss):
-        m = representation_metrics(apply(params, target.inputs), target, normalize=normalize)
+        m = representation_metrics(outputs(params, target.inputs), target, normalize=normalize)
         history["step"].append(t)
         history["train_loss"].append(train_loss)
-        for name in ("pop_loss", "singular_values", "sine", "alignment_u", "alignment_f", "prominence"):
+        for name in ("pop_loss", "singular_values", "sine", "alignment_u", "alignment_f", "alignment_bias",
+                     "prominence"):
             history[name].append(m[name])
 
-    carry = (params, opt.init(params), params, jnp.asarray(False), jnp.asarray(-1, dtype=jnp.int32))
+    carry = (params, jax.jit(opt.init)(params), params, jnp.asarray(False), jnp.asarray(-1, dtype=jnp.int32))
     record(0, params, float("nan"))
     stopped_at, message = None, None
     bar = tqdm(total=config.steps, desc=desc, disable=not progress, leave=False)
     t0 = 0
     while t0 < config.steps:
         t1 = min(t0 + config.eval_every, config.steps)
-        carry, losses = chunk(carry, jnp.arange(t0, t1, dtype=jnp.int32))
+        noise_chunk = jax.tree_util.tree_map(lambda a: a[t0:t1], noise)
+        carry, losses = chunk(carry, jnp.arange(t0, t1, dtype=jnp.int32), noise_chunk)
         bar.update(t1 - t0)
         if bool(carry[3]):
             stopped_at = int(carry[4])
@@ -362,7 +404,7 @@ def train(
             record(stopped_at - 1, params, float(np.mean(good)) if good.size else float("nan"))
             break
         params = carry[0]
-        mean_loss = float(jnp.mean(losses))
+        mean_loss = float(np.mean(np.asarray(losses)))
         bar.set_postfix(loss=f"{mean_loss:.4g}")
         record(t1, params, mean_loss)
         t0 = t1
