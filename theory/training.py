@@ -254,7 +254,7 @@ def representation_metrics(F: Array, target: Target, *, normalize: bool = False)
     ``prominence`` (``sigma_{K-bar+1} / sigma_{K-bar}`` of U; 0 when p' = K-bar).
     """
     m = _metrics_core(jnp.asarray(F), target.W, target.marginal, target.Y, target.eigvecs[:, : target.n_sub],
-                      normalize)
+                      jnp.asarray(bool(normalize)))
     s = np.asarray(m["singular_values"])
     k = target.n_sub
     out = {name: float(v) for name, v in m.items() if name != "singular_values"}
@@ -263,12 +263,11 @@ def representation_metrics(F: Array, target: Target, *, normalize: bool = False)
     return out
 
 
-@functools.partial(jax.jit, static_argnums=5)
+@jax.jit
 def _metrics_core(F, W, marginal, Y, V_top, normalize):
     k = V_top.shape[1]
     pop_loss = spectral_contrastive_loss(F, W)
-    if normalize:
-        F = F / jnp.maximum(jnp.linalg.norm(F, axis=1, keepdims=True), 1e-30)
+    F = jnp.where(normalize, F / jnp.maximum(jnp.linalg.norm(F, axis=1, keepdims=True), 1e-30), F)
     U = jnp.sqrt(marginal)[:, None] * F
     Vu, s = _top_left(U, k)
     Vf, _ = _top_left(F, k)
@@ -293,6 +292,12 @@ def closed_form_metrics(target: Target) -> dict[str, Any]:
 # ----------------------------------------------------------------------------
 # Training
 # ----------------------------------------------------------------------------
+
+
+@functools.lru_cache(maxsize=32)
+def _jit(fun):
+    """One jit wrapper per function, so repeated runs reuse its compilations."""
+    return jax.jit(fun)
 
 
 class TrainResult(NamedTuple):
@@ -373,7 +378,7 @@ def train(
     history: dict[str, list] = {"step": [], "train_loss": [], "pop_loss": [], "singular_values": [], "sine": [],
                                 "alignment_u": [], "alignment_f": [], "alignment_bias": [], "prominence": []}
 
-    outputs = jax.jit(apply)
+    outputs = _jit(apply)
 
     def record(t, params, train_loss):
         m = representation_metrics(outputs(params, target.inputs), target, normalize=normalize)
@@ -383,7 +388,7 @@ def train(
                      "prominence"):
             history[name].append(m[name])
 
-    carry = (params, jax.jit(opt.init)(params), params, jnp.asarray(False), jnp.asarray(-1, dtype=jnp.int32))
+    carry = (params, opt.init(params), params, jnp.asarray(False), jnp.asarray(-1, dtype=jnp.int32))
     record(0, params, float("nan"))
     stopped_at, message = None, None
     bar = tqdm(total=config.steps, desc=desc, disable=not progress, leave=False)
