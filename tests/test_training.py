@@ -213,3 +213,19 @@ def test_bad_inputs_are_refused():
         nt_xent(jnp.ones((2, 2)), jnp.ones((2, 2)), 0.0)
     with pytest.raises(ValueError, match="in-batch negatives need"):
         spectral_loss_minibatch(jnp.ones((1, 2)), jnp.ones((1, 2)))
+
+
+def test_model_sampler_draws_two_augmentations_of_one_natural_point():
+    """Positive pairs from the data model differ by two independent N(0, s^2 I) draws:
+    E|x - x+|^2 = 2 d s^2, within c / sqrt(B) with c = 4 x std of one |x - x+|^2."""
+    from theory.datamodel import GaussianNoise, make_datamodel
+    from theory.training import model_sampler
+
+    model = make_datamodel(jax.random.key(0), n_classes=2, n_sub=4, per_sub=5, d=3)
+    sampler = model_sampler(model, GaussianNoise(0.5))
+    B = 4000
+    x, xp, xa, xb = jax.jit(sampler.sample, static_argnums=1)(sampler.noise(jax.random.key(1), 1, B)[0], B)
+    sq = np.sum(np.asarray(x - xp) ** 2, axis=1)
+    assert abs(sq.mean() - 2 * 3 * 0.25) <= MC_C * sq.std(ddof=1) / np.sqrt(B)
+    # negatives come from independently drawn natural points: further apart on average
+    assert np.mean(np.sum(np.asarray(xa - xb) ** 2, axis=1)) > sq.mean()

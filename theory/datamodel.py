@@ -173,7 +173,13 @@ def all_masks(d: int, keep: float, dtype=jnp.float64) -> tuple[Array, Array]:
 
 
 def log_augmentation_density(
-    x: Array, x_star: Array, aug: Augmentation, *, key: PRNGKeyArray | None = None, n_masks: int = 256, exact: bool = False
+    x: Array,
+    x_star: Array,
+    aug: Augmentation,
+    *,
+    key: PRNGKeyArray | None = None,
+    n_masks: int = 256,
+    exact: bool = False,
 ) -> Array:
     """``log A(x_i | x*_m)`` for all pairs, shape (n, N).
 

@@ -339,9 +339,11 @@ def train(
 ) -> TrainResult:
     """Train ``params`` of ``apply`` with optax Adam on sampled pairs (or full batch).
 
-    The randomness of every step is drawn from ``key`` up front
-    (:class:`Sampler`), so results do not depend on ``eval_every``. A loss that is not finite stops training: the result keeps the
-    parameters of the last step whose loss was finite and its message names the step.
+    The randomness of every step is drawn from ``key`` up front (:class:`Sampler`),
+    so results do not depend on ``eval_every``. A loss that is not finite stops
+    training: the result keeps the parameters of the last step whose loss was finite
+    (``theta_{t-1}`` when the loss at ``theta_t`` is NaN or inf), the message names
+    step t, and a ``RuntimeWarning`` says the same.
     """
     n = target.inputs.shape[0]
     config.validate(n)
