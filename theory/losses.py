@@ -57,3 +57,36 @@ def nt_xent(z1: Array, z2: Array, temperature: float = 0.5) -> Array:
     partner = jnp.concatenate([jnp.arange(b, 2 * b), jnp.arange(0, b)])
     log_prob = logits[jnp.arange(2 * b), partner] - jax.nn.logsumexp(logits, axis=1)
     return -jnp.mean(log_prob)
+
+
+def spectral_loss_minibatch(z: Array, z_pos: Array, z_a: Array | None = None, z_b: Array | None = None) -> Array:
+    """An unbiased minibatch estimate of the spectral contrastive loss (Eq. 1).
+
+    ``z[b]``, ``z_pos[b]`` are the representations of B positive pairs ``(x, x+)``
+    drawn i.i.d. with probability ``w_{x x+} / S``; the positive term is
+    ``-2 mean_b z_b . z_pos_b``.
+
+    Negative term, two unbiased forms:
+
+    - ``z_a``, ``z_b`` given: B' pairs of independent draws from the marginal
+      ``w_x / S``; the term is ``mean_b (z_a_b . z_b_b)^2``.
+    - not given: the ``B (B - 1)`` cross pairs ``(z_a, z_pos_b)`` with ``a != b`` of the
+      batch (as in HaoChen et al.'s code). Different pairs are independent and, W
+      being symmetric, each end of a positive pair has the marginal law, so each
+      cross pair is an independent draw ``(x, x-)``; their mean is unbiased.
+    """
+    if z.shape != z_pos.shape or z.ndim != 2:
+        raise ValueError(f"z and z_pos must both have shape (B, p), got {z.shape} and {z_pos.shape}")
+    positive = -2.0 * jnp.mean(jnp.sum(z * z_pos, axis=1))
+    if (z_a is None) != (z_b is None):
+        raise ValueError("give both z_a and z_b (independent negatives) or neither (in-batch negatives)")
+    if z_a is not None:
+        if z_a.shape != z_b.shape or z_a.ndim != 2:
+            raise ValueError(f"z_a and z_b must both have shape (B', p), got {z_a.shape} and {z_b.shape}")
+        return positive + jnp.mean(jnp.sum(z_a * z_b, axis=1) ** 2)
+    b = z.shape[0]
+    if b < 2:
+        raise ValueError(f"in-batch negatives need a batch of at least 2 pairs, got {b}")
+    G = (z @ z_pos.T) ** 2
+    off = jnp.sum(G) - jnp.sum(jnp.diag(G))
+    return positive + off / (b * (b - 1))

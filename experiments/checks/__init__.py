@@ -16,8 +16,9 @@ from types import ModuleType
 
 MODULES = (
     "experiments.checks.thm43",
-    "experiments.checks.tables",
     "experiments.checks.head",
+    "experiments.checks.encoders",
+    "experiments.checks.tables",
 )
 
 PRESETS = ("smoke", "cpu", "large")
