@@ -105,6 +105,15 @@ def _load(cfg):
     return train_set, test_set
 
 
+def _check_out(out: Path, resume: bool) -> None:
+    """Fail before any work: a run is never silently overwritten, and --resume needs a checkpoint."""
+    path = out / "checkpoint.msgpack"
+    if resume and not path.exists():
+        raise FileNotFoundError(f"--resume: no checkpoint at {path}")
+    if not resume and path.exists():
+        raise ValueError(f"{path} exists: pass --resume to continue that run, or another --out")
+
+
 def _distributed(args) -> None:
     from experiments.cifar.parallel import initialize_distributed
 
@@ -115,6 +124,7 @@ def run_pretrain(args) -> int:
     cfg = dataclasses.replace(configs.pretrain_preset(args.preset), **_overrides(args, configs.PretrainConfig))
     out = Path(args.out) if args.out else configs.pretrain_dir(cfg.preset)
     _data_path(cfg)
+    _check_out(out, args.resume)
     _distributed(args)
     from experiments.cifar import train as loops
 
@@ -160,6 +170,7 @@ def run_train(args) -> int:
     init = _init_path(cfg)
     out = Path(args.out) if args.out else configs.train_dir(cfg)
     _data_path(cfg)
+    _check_out(out, args.resume)
     if init is not None:  # refuse a checkpoint of another network before loading data
         from experiments.cifar.checkpoint import check_arch, load_raw
 
@@ -168,7 +179,7 @@ def run_train(args) -> int:
     from experiments.cifar import train as loops
 
     train_set, test_set = _load(cfg)
-    human = _human_labels(cfg, args, len(train_set.classes))
+    human = _human_labels(cfg, args, train_set)
     noisy = make_noisy_labels(
         train_set.labels, cfg.noise, num_classes=len(train_set.classes),
         seed=cfg.seed if cfg.noise_seed is None else cfg.noise_seed, human=human,
@@ -191,13 +202,21 @@ def run_train(args) -> int:
     return 0
 
 
-def _human_labels(cfg, args, num_classes: int):
+def _human_labels(cfg, args, train_set):
     """The CIFAR-N labels for ``human:...`` noise, cut to the training subset; None otherwise."""
     if not cfg.noise.startswith("human"):
         return None
     from experiments.cifar.data import load_cifar_n
 
-    path = Path(args.human) if args.human else SHARED_HUMAN.get(num_classes)
+    path = Path(args.human) if args.human else SHARED_HUMAN.get(len(train_set.classes))
     if path is None or not path.exists():
         raise FileNotFoundError(f"--human {path} does not exist (needed for --noise {cfg.noise})")
-    return load_cifar_n(path)
+    from experiments.cifar.noise import parse_noise_spec
+
+    _, variant = parse_noise_spec(cfg.noise)
+    human = load_cifar_n(path, variant)
+    if train_set.indices is None:
+        raise ValueError(f"--noise {cfg.noise} needs the training images' positions in the official order")
+    if int(train_set.indices.max()) >= len(human):
+        raise ValueError(f"--human {path} has {len(human)} labels, fewer than the training set needs")
+    return human[train_set.indices]

@@ -524,6 +524,7 @@ def train(
     dp: DataParallel | None = None,
     stop_after_epochs: int | None = None,
     check_every: int = 20,
+    step_hook: Callable[[int, int, dict], dict] | None = None,
 ) -> dict:
     """Train ``cfg.arch`` on ``train_set.images`` with the labels ``noisy.labels`` (a
     :class:`experiments.cifar.noise.NoisyLabels` whose ``clean`` are ``train_set.labels``).
@@ -533,6 +534,8 @@ def train(
     frozen encoder (evaluation-mode BatchNorm; features computed once); ``"finetune"`` trains
     everything. Writes config.json, env.json, noisy_labels, metrics.jsonl, checkpoint.msgpack
     and metrics.json into ``out``; returns the summary written to metrics.json.
+    ``stop_after_epochs`` ends the run early as a kill would, and ``step_hook(epoch, step,
+    metrics) -> metrics`` sees every step's metrics (both for tests).
     """
     dp = dp or data_parallel()
     dp.check_batch_size(cfg.batch_size)
@@ -617,6 +620,8 @@ def train(
         with loop.bar(steps, epoch) as bar:
             for s, idx in _shuffled_batches(cfg.seed, epoch, n, cfg.batch_size, dp):
                 state, metrics = run_step(state, idx, step_key(cfg.seed, epoch, s))
+                if step_hook is not None:  # tests: inject faults
+                    metrics = step_hook(epoch, s, metrics)
                 losses.append(metrics["loss"])
                 accs.append(metrics["acc"])
                 if len(losses) == check_every or s == steps - 1:
