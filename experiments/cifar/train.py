@@ -217,9 +217,15 @@ def _batched(fn: Callable, dp: DataParallel, arrays: tuple[np.ndarray, ...], bat
         m = chunk[0].shape[0]
         if m < batch:
             chunk = [np.concatenate([c, np.repeat(c[-1:], batch - m, axis=0)]) for c in chunk]
-        out = fn(*[jax.device_put(c, dp.batch) for c in chunk])
+        out = _replicated(dp)(fn(*[jax.device_put(c, dp.batch) for c in chunk]))
         outs.append(np.asarray(jax.device_get(out))[:m])
     return np.concatenate(outs)
+
+
+@functools.lru_cache(maxsize=None)
+def _replicated(dp: DataParallel) -> Callable:
+    """Gather a sharded result onto every device (on several hosts, every host can then read it)."""
+    return jax.jit(lambda a: a, out_shardings=dp.replicated)
 
 
 def make_encode(encoder) -> Callable:
@@ -308,11 +314,20 @@ def _from_tree(tree: dict) -> TrainState:
     )
 
 
+def _is_writer() -> bool:
+    """Only process 0 writes files in a multi-host run (all processes compute the same metrics)."""
+    return jax.process_index() == 0
+
+
 def _write_history(out: Path, history: list[dict]) -> None:
+    if not _is_writer():
+        return
     atomic_write_text(out / METRICS_JSONL, "".join(json.dumps(row) + "\n" for row in history))
 
 
 def _append_history(out: Path, row: dict) -> None:
+    if not _is_writer():
+        return
     with open(out / METRICS_JSONL, "a") as f:
         f.write(json.dumps(row) + "\n")
 
@@ -350,14 +365,15 @@ class _Loop:
                 raise ValueError(
                     f"{self.path} exists: pass --resume to continue that run, or another --out"
                 )
-            start_run(self.out, self.cfg, seed=self.cfg.seed)
+            if _is_writer():
+                start_run(self.out, self.cfg, seed=self.cfg.seed)
             _write_history(self.out, [])
         return state_tree
 
     def bar(self, total: int, epoch: int):
         return tqdm(
             total=total, desc=f"{self.kind} epoch {epoch + 1}/{self.cfg.epochs}", file=sys.stderr,
-            disable=not self.progress, leave=False, dynamic_ncols=True, mininterval=1.0,
+            disable=not (self.progress and _is_writer()), leave=False, dynamic_ncols=True, mininterval=1.0,
         )
 
     def check_losses(self, losses: list, epoch: int, first_step: int) -> None:
@@ -387,11 +403,13 @@ class _Loop:
         self.history.append(row)
         meta = {"kind": self.kind, "arch": self.cfg.arch, "epoch": epoch + 1, "seed": self.cfg.seed,
                 "history": self.history, "config": dataclasses.asdict(self.cfg), **self.extra_meta}
-        ckpt.save(self.path, state_tree, meta)
+        if _is_writer():
+            ckpt.save(self.path, state_tree, meta)
         _append_history(self.out, row)
 
     def finish(self, summary: dict) -> dict:
-        write_json(self.out / METRICS_JSON, summary)
+        if _is_writer():
+            write_json(self.out / METRICS_JSON, summary)
         return summary
 
 
@@ -606,7 +624,7 @@ def train(
         def run_step(st, idx, key):
             return step_fn(st, dp.shard(images[idx]), dp.shard(labels[idx]), key)
 
-    if not resume:
+    if not resume and _is_writer():
         from experiments.cifar.noise import save_noisy_labels
 
         save_noisy_labels(out / "noisy_labels.npz", noisy)
