@@ -1,0 +1,1 @@
+"""CIFAR pipeline: data, label noise, networks, SimCLR pre-training and training on noisy labels."""
