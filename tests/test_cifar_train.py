@@ -109,7 +109,7 @@ def test_probe_run_leaves_the_pretrained_encoder_unchanged(tmp_path, data, pretr
     summary = loops.train(cfg, tmp_path, *data, noisy, init=pre_dir / "checkpoint.msgpack")
     pre_state, _ = ckpt.load_raw(pre_dir)
     run_state, meta = ckpt.load_raw(tmp_path)
-    assert meta["mode"] == "probe" and summary["epochs_done"] == 2
+    assert meta["mode"] == "probe" and summary["epochs_done"] == 2 and summary["encoder_frozen"] is True
     assert same_tree(run_state["params"]["encoder"], pre_state["params"]["encoder"])
     assert same_tree(run_state["batch_stats"]["encoder"], pre_state["batch_stats"]["encoder"])
     # ...while the linear layer did train (it starts from a random init with seed 0).

@@ -20,11 +20,6 @@ from pathlib import Path
 
 from experiments.cifar import configs
 
-# CIFAR-N human labels (Wei et al. 2022) in the shared data folder, for --noise human:VARIANT.
-SHARED_HUMAN = {
-    10: configs.SHARED_CIFAR10.parent / "CIFAR-10_human.pt",
-    100: configs.SHARED_CIFAR10.parent / "CIFAR-100_human.pt",
-}
 
 
 def add_parser(subparsers) -> None:
@@ -203,20 +198,11 @@ def run_train(args) -> int:
 
 
 def _human_labels(cfg, args, train_set):
-    """The CIFAR-N labels for ``human:...`` noise, cut to the training subset; None otherwise."""
-    if not cfg.noise.startswith("human"):
+    """The CIFAR-N labels for ``human:...`` noise, rows of the training subset; None otherwise."""
+    from experiments.cifar.noise import human_labels, parse_noise_spec
+
+    if parse_noise_spec(cfg.noise)[0] != "human":
         return None
-    from experiments.cifar.data import load_cifar_n
-
-    path = Path(args.human) if args.human else SHARED_HUMAN.get(len(train_set.classes))
-    if path is None or not path.exists():
-        raise FileNotFoundError(f"--human {path} does not exist (needed for --noise {cfg.noise})")
-    from experiments.cifar.noise import parse_noise_spec
-
-    _, variant = parse_noise_spec(cfg.noise)
-    human = load_cifar_n(path, variant)
-    if train_set.indices is None:
-        raise ValueError(f"--noise {cfg.noise} needs the training images' positions in the official order")
-    if int(train_set.indices.max()) >= len(human):
-        raise ValueError(f"--human {path} has {len(human)} labels, fewer than the training set needs")
-    return human[train_set.indices]
+    if args.human and not Path(args.human).exists():
+        raise FileNotFoundError(f"--human {args.human} does not exist")
+    return human_labels(cfg.noise, train_set, args.human)

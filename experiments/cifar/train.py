@@ -595,6 +595,7 @@ def train(
         )
         state = _from_tree(loop.begin(_state_tree(state)))
         encoder_vars = {"params": state.params["encoder"], "batch_stats": state.batch_stats["encoder"]}
+        frozen_ref = jax.device_get(encoder_vars)  # checked against the final state below
         f_train = features(encode, encoder_vars, images, dp)
         f_test = features(encode, encoder_vars, test_images, dp)
         state = dp.replicate(state)
@@ -677,6 +678,15 @@ def train(
         )
 
     history = loop.history
+    frozen = None
+    if cfg.mode == "probe":  # verify, not assume, that the encoder did not move
+        final = jax.device_get({"params": state.params["encoder"], "batch_stats": state.batch_stats["encoder"]})
+        frozen = all(
+            np.array_equal(a, b)
+            for a, b in zip(jax.tree_util.tree_leaves(frozen_ref), jax.tree_util.tree_leaves(final))
+        )
+        if not frozen:
+            raise RuntimeError("linear probe: the encoder's weights changed during training")
     summary = {
         "kind": "train",
         "mode": cfg.mode,
@@ -684,6 +694,7 @@ def train(
         "noise_rate": float(noisy.rate),
         "noisy_labels_sha256": noisy.sha256,
         **init_meta,
+        "encoder_frozen": frozen,
         "epochs_done": len(history),
         "epochs": cfg.epochs,
         "best": max(history, key=lambda r: r["test_acc"]) if history else None,
