@@ -237,3 +237,16 @@ def test_a_diverging_probe_stops_with_a_message(tmp_path, data, pretrained, nois
     cfg = dataclasses.replace(TRAIN, mode="probe", lr=1e30, momentum=0.0)  # overflows at once
     with pytest.raises(loops.NonFiniteLoss, match=r"loss is (nan|inf) at epoch 1 step \d+"):
         loops.train(cfg, tmp_path, *data, noisy, init=pretrained[0])
+
+
+def test_label_metrics_separate_the_mislabelled_points():
+    clean = np.array([0, 1, 2, 0])
+    noisy = np.array([0, 2, 2, 1])  # points 1 and 3 are mislabelled
+    logits = np.log(np.array([[0.8, 0.1, 0.1], [0.1, 0.1, 0.8], [0.1, 0.1, 0.8], [0.8, 0.1, 0.1]]))
+    m = loops.label_metrics(logits, clean, noisy)
+    assert m["acc_clean"] == 0.75 and m["acc_noisy"] == 0.75
+    assert m["noisy_points_memorized"] == 0.5  # point 1 predicted as its noisy label, point 3 not
+    assert m["noisy_points_loss"] == pytest.approx(-(np.log(0.8) + np.log(0.1)) / 2, rel=1e-6)
+    assert m["clean_points_loss"] == pytest.approx(-np.log(0.8), rel=1e-6)
+    none = loops.label_metrics(logits, clean, clean)
+    assert none["noisy_points_loss"] is None and none["noisy_points_memorized"] is None

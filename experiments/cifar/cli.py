@@ -191,7 +191,7 @@ def run_train(args) -> int:
     print(
         f"train done: best test acc {best['test_acc']:.4f} (epoch {best['epoch']}); last epoch {last['epoch']}: "
         f"test acc {last['test_acc']:.4f}, train acc clean {last['train_acc_clean']:.4f} "
-        f"noisy {last['train_acc_noisy']:.4f}, noisy-points loss {last['noisy_points_loss']:.4f}; "
+        f"noisy {last['train_acc_noisy']:.4f}, noisy-points loss {loops._fmt(last['noisy_points_loss'])}; "
         f"metrics {out / 'metrics.json'}"
     )
     return 0

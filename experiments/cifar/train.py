@@ -285,9 +285,10 @@ def label_metrics(logits: np.ndarray, clean: np.ndarray, noisy: np.ndarray | Non
         wrong = noisy != clean
         out["acc_noisy"] = float(np.mean(pred == noisy))
         out["loss_noisy"] = float(np.mean(ce_noisy))
-        out["noisy_points_loss"] = float(np.mean(ce_noisy[wrong])) if wrong.any() else float("nan")
-        out["noisy_points_memorized"] = float(np.mean(pred[wrong] == noisy[wrong])) if wrong.any() else float("nan")
-        out["clean_points_loss"] = float(np.mean(ce_noisy[~wrong])) if (~wrong).any() else float("nan")
+        # None (JSON null) where there are no such points, e.g. --noise none.
+        out["noisy_points_loss"] = float(np.mean(ce_noisy[wrong])) if wrong.any() else None
+        out["noisy_points_memorized"] = float(np.mean(pred[wrong] == noisy[wrong])) if wrong.any() else None
+        out["clean_points_loss"] = float(np.mean(ce_noisy[~wrong])) if (~wrong).any() else None
     return out
 
 
@@ -356,6 +357,11 @@ class _Loop:
                     )
             if meta.get("seed") != self.cfg.seed:
                 raise ValueError(f"--resume: checkpoint {self.path} has seed {meta.get('seed')}, got {self.cfg.seed}")
+            before = meta.get("config", {})
+            changed = [f"{k} {before[k]!r} -> {v!r}" for k, v in dataclasses.asdict(self.cfg).items()
+                       if k in before and before[k] != v]
+            if changed:
+                print(f"resuming with changed settings: {', '.join(changed)}", file=sys.stderr)
             self.start_epoch = int(meta["epoch"])
             self.history = list(meta["history"])
             _write_history(self.out, self.history)  # drop rows of an epoch that never checkpointed
@@ -411,6 +417,10 @@ class _Loop:
         if _is_writer():
             write_json(self.out / METRICS_JSON, summary)
         return summary
+
+
+def _fmt(x) -> str:
+    return "n/a" if x is None else f"{x:.4f}"
 
 
 def _shuffled_batches(seed: int, epoch: int, n: int, batch_size: int, dp: DataParallel):
@@ -673,7 +683,7 @@ def train(
         print(
             f"train epoch {epoch + 1}/{cfg.epochs}: loss {row['loss']:.4f}  test acc {row['test_acc']:.4f}  "
             f"train acc clean {row['train_acc_clean']:.4f} noisy {row['train_acc_noisy']:.4f}  "
-            f"noisy-points loss {row['noisy_points_loss']:.4f}  ({row['time_s']:.1f} s)",
+            f"noisy-points loss {_fmt(row['noisy_points_loss'])}  ({row['time_s']:.1f} s)",
             flush=True,
         )
 
