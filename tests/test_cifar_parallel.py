@@ -114,9 +114,14 @@ def test_single_device_mesh_and_sharding():
 
 
 def test_distributed_needs_all_three_settings(monkeypatch):
-    monkeypatch.delenv("JAX_COORDINATOR_ADDRESS", raising=False)
+    for name in ("JAX_COORDINATOR_ADDRESS", "JAX_NUM_PROCESSES", "JAX_PROCESS_ID"):
+        monkeypatch.delenv(name, raising=False)
     assert initialize_distributed() is False  # single host: nothing to do
     with pytest.raises(ValueError, match="--num-processes"):
         initialize_distributed("localhost:1234", None, 0)
     with pytest.raises(ValueError, match="process_id must be in"):
         initialize_distributed("localhost:1234", 2, 5)
+    monkeypatch.setenv("JAX_COORDINATOR_ADDRESS", "localhost:1234")
+    monkeypatch.setenv("JAX_NUM_PROCESSES", "two")
+    with pytest.raises(ValueError, match="JAX_NUM_PROCESSES must be an integer"):
+        initialize_distributed()

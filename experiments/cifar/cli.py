@@ -73,6 +73,8 @@ def _common(p: argparse.ArgumentParser) -> None:
     p.add_argument("--coordinator", help="multi-host: address HOST:PORT of process 0 (jax.distributed)")
     p.add_argument("--num-processes", type=int, help="multi-host: number of processes")
     p.add_argument("--process-id", type=int, help="multi-host: this process's index")
+    p.add_argument("--distributed", action="store_true",
+                   help="multi-host: let jax.distributed detect the cluster (SLURM, Open MPI, TPU pod)")
 
 
 def _overrides(args, cfg_cls) -> dict:
@@ -112,7 +114,7 @@ def _check_out(out: Path, resume: bool) -> None:
 def _distributed(args) -> None:
     from experiments.cifar.parallel import initialize_distributed
 
-    initialize_distributed(args.coordinator, args.num_processes, args.process_id)
+    initialize_distributed(args.coordinator, args.num_processes, args.process_id, auto=args.distributed)
 
 
 def run_pretrain(args) -> int:

@@ -12,9 +12,10 @@ Multi-host (one process per host, e.g. a GPU node each)::
 
     clspec cifar pretrain --coordinator HOST0:1234 --num-processes 2 --process-id {0,1} ...
 
-or set ``JAX_COORDINATOR_ADDRESS``, ``JAX_NUM_PROCESSES`` and ``JAX_PROCESS_ID`` (SLURM and
-Cloud TPU are detected by ``jax.distributed.initialize()`` without any of them). Each
-process loads the same dataset and feeds its own slice of every global batch.
+or set ``JAX_COORDINATOR_ADDRESS``, ``JAX_NUM_PROCESSES`` and ``JAX_PROCESS_ID``; under SLURM,
+Open MPI or on a TPU pod, ``--distributed`` lets JAX detect all three. Every process loads the
+same dataset and feeds its own slice of every global batch; process 0 alone writes the run
+folder (put ``--out`` on a file system all hosts see, so ``--resume`` finds the checkpoint).
 """
 
 from __future__ import annotations
@@ -28,31 +29,47 @@ from jax.sharding import Mesh, NamedSharding, PartitionSpec as P
 
 DATA_AXIS = "data"
 
-_ENV = ("JAX_COORDINATOR_ADDRESS", "JAX_NUM_PROCESSES", "JAX_PROCESS_ID")
-
 
 def initialize_distributed(
-    coordinator: str | None = None, num_processes: int | None = None, process_id: int | None = None
+    coordinator: str | None = None,
+    num_processes: int | None = None,
+    process_id: int | None = None,
+    *,
+    auto: bool = False,
 ) -> bool:
-    """Call ``jax.distributed.initialize`` when a multi-host run is asked for.
+    """Call ``jax.distributed.initialize`` when a multi-host run is asked for; return whether it did.
 
-    Asked for means: any of the arguments is given, or ``JAX_COORDINATOR_ADDRESS`` is set.
-    Returns whether it initialized. Must run before any other JAX call.
+    Asked for means: ``auto`` (let JAX detect SLURM, Open MPI or a TPU pod), any of the three
+    arguments, or the environment variables ``JAX_COORDINATOR_ADDRESS`` (with
+    ``JAX_NUM_PROCESSES`` and ``JAX_PROCESS_ID`` where the cluster is not detected). Arguments win
+    over the environment. Must run before any other JAX call.
     """
-    if coordinator is None and num_processes is None and process_id is None:
-        if not os.environ.get("JAX_COORDINATOR_ADDRESS"):
-            return False
-        jax.distributed.initialize()  # reads the JAX_* variables
-        return True
-    if coordinator is None or num_processes is None or process_id is None:
+    env = os.environ
+    coordinator = coordinator or env.get("JAX_COORDINATOR_ADDRESS") or None
+    if num_processes is None and env.get("JAX_NUM_PROCESSES"):
+        num_processes = _env_int("JAX_NUM_PROCESSES")
+    if process_id is None and env.get("JAX_PROCESS_ID"):
+        process_id = _env_int("JAX_PROCESS_ID")
+    if not auto and coordinator is None and num_processes is None and process_id is None:
+        return False
+    if not auto and (coordinator is None or num_processes is None or process_id is None):
         raise ValueError(
-            "multi-host runs need all of --coordinator, --num-processes and --process-id, got "
-            f"{coordinator!r}, {num_processes!r}, {process_id!r}"
+            "multi-host runs need all of --coordinator, --num-processes and --process-id (or "
+            f"--distributed to detect the cluster), got {coordinator!r}, {num_processes!r}, {process_id!r}"
         )
-    if not 0 <= process_id < num_processes:
+    if num_processes is not None and num_processes < 1:
+        raise ValueError(f"num_processes must be >= 1, got {num_processes}")
+    if num_processes is not None and process_id is not None and not 0 <= process_id < num_processes:
         raise ValueError(f"process_id must be in [0, {num_processes}), got {process_id}")
     jax.distributed.initialize(coordinator, num_processes, process_id)
     return True
+
+
+def _env_int(name: str) -> int:
+    try:
+        return int(os.environ[name])
+    except ValueError:
+        raise ValueError(f"{name} must be an integer, got {os.environ[name]!r}") from None
 
 
 @dataclass(frozen=True)
