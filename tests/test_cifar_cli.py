@@ -94,6 +94,8 @@ def test_smoke_pretrain_then_train_end_to_end(tmp_path, folder, capsys, monkeypa
         (["--data", "/nonexistent/cifar.tar.gz"], "does not exist"),
         (["--init", "/nonexistent/checkpoint.msgpack"], "does not exist"),
         (["--mode", "probe", "--resume", "--out", "/nonexistent/run"], "no checkpoint"),
+        (["--arch", "resnet50"], "arch must be one of"),
+        (["--epochs", "0"], "epochs must be >= 1"),
     ],
 )
 def test_bad_input_is_one_line_and_exit_2(extra, words, folder, capsys):

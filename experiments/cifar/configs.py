@@ -97,6 +97,10 @@ class TrainConfig:
 
 
 def _check_common(cfg) -> None:
+    from experiments.cifar.models import ARCHS
+
+    if cfg.arch not in ARCHS:
+        raise ValueError(f"arch must be one of {ARCHS}, got {cfg.arch!r}")
     if cfg.preset not in PRESETS:
         raise ValueError(f"preset must be one of {PRESETS}, got {cfg.preset!r}")
     if cfg.epochs < 1:
