@@ -30,3 +30,5 @@ from theory.representation import (
     subspace_distance,
     top_eigh,
 )
+from theory.head import bias_variance, information_nuisance, ridge_head, shrinkage, spectral_predictions, train_head
+from theory.noise import asymmetric_flips, concentrated_flips, gaussian_noise, symmetric_flips

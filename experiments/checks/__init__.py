@@ -16,6 +16,8 @@ from types import ModuleType
 
 MODULES = (
     "experiments.checks.thm43",
+    "experiments.checks.tables",
+    "experiments.checks.head",
 )
 
 PRESETS = ("smoke", "cpu", "large")

@@ -746,7 +746,12 @@ class _Decoder:
         if proc is None:
             root = str(Path(__file__).resolve().parents[2])
             code = "import sys; sys.path.insert(0, sys.argv[1]); from experiments.cifar.data import _worker_main; _worker_main()"
-            proc = subprocess.Popen([sys.executable, "-c", code, root], stdin=subprocess.PIPE, stdout=subprocess.PIPE)
+            try:
+                proc = subprocess.Popen(
+                    [sys.executable, "-c", code, root], stdin=subprocess.PIPE, stdout=subprocess.PIPE
+                )
+            except OSError:  # no interpreter to start (embedded Python...): decode here instead
+                return _decode_chunk(chunk, self.size)
             self.local.proc = proc
             self.procs.append(proc)
         try:

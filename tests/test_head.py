@@ -1,0 +1,163 @@
+"""The linear head (theory/head.py) and the head bounds (theory/bounds.py, linear-head section).
+
+Guards C30-C32 (Eq. 13 and Eq. 3 identities), C44 (GD converges to ridge), the bad-input rules.
+"""
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from theory import bounds
+from theory.graph import balanced_partition, make_graph, partition
+from theory.head import (
+    bias_variance,
+    expected_risk,
+    information_nuisance,
+    ridge_hat,
+    ridge_head,
+    shrinkage,
+    singular_basis,
+    spectral_predictions,
+    train_head,
+)
+from theory.noise import asymmetric_flips, symmetric_flips
+from theory.representation import normalized_adjacency, optimal_representation
+
+
+# A few shapes only: every new (n, p) recompiles the jitted head functions.
+SHAPES = st.sampled_from([(12, 4), (25, 9)])
+
+
+@settings(max_examples=25, deadline=None)
+@given(SHAPES, st.integers(2, 5), st.floats(0.0, 3.0), st.integers(0, 2**32 - 1))
+def test_eq13_equals_exact_expectation_for_any_orthonormal_V_and_b(shape, K, sigma, seed):
+    """C31: Eq. 13 with any b in [0, 1) and orthonormal V equals the expectation computed from
+    H = V diag(b) V^T directly, (||(I-H)Y||^2 + sigma^2 ||H||_F^2)/n, to round-off."""
+    n, p = shape
+    rng = np.random.default_rng(seed)
+    V, _ = np.linalg.qr(rng.standard_normal((n, p)))
+    b = rng.uniform(0.0, 1.0, p)
+    Y = np.eye(K)[rng.integers(0, K, n)]
+    Y = np.pad(Y, ((0, 0), (0, 5 - K)))  # one shape for every K (zero columns change nothing)
+    # eigenvalues with b_i = lambda_i/(lambda_i + beta) at beta = 1: lambda_i = b_i/(1 - b_i)
+    lam = b / (1.0 - b)
+    formula = bias_variance(jnp.asarray(V), jnp.asarray(lam), jnp.asarray(Y), 1.0, sigma)
+    direct = expected_risk(jnp.asarray(V @ (b[:, None] * V.T)), jnp.asarray(Y), sigma)
+    assert formula.bias2 == pytest.approx(direct.bias2, abs=1e-12)
+    assert formula.variance == pytest.approx(direct.variance, abs=1e-12)
+
+
+@settings(max_examples=20, deadline=None)
+@given(SHAPES, st.floats(0.0, 10.0), st.integers(0, 2**32 - 1))
+def test_ridge_closed_form_equals_b_form(shape, beta, seed):
+    """C32: F (F^T F + beta I)^{-1} F^T Y = V B V^T Y with b_i = s_i^2/(s_i^2 + beta)."""
+    n, p = shape
+    rng = np.random.default_rng(seed)
+    F = jnp.asarray(rng.standard_normal((n, p)))
+    Y = jnp.asarray(rng.standard_normal((n, 3)))
+    beta = beta + 1e-3  # random F has full column rank almost surely; keep the solve well posed
+    V, lam = singular_basis(F)
+    np.testing.assert_allclose(np.asarray(F @ ridge_head(F, Y, beta)), np.asarray(spectral_predictions(V, lam, Y, beta)),
+                               atol=1e-9)
+    np.testing.assert_allclose(np.asarray(ridge_hat(F, beta) @ Y), np.asarray(F @ ridge_head(F, Y, beta)), atol=1e-9)
+
+
+def test_eq13_matches_monte_carlo_on_the_optimal_representation():
+    """C30 at a small size: MC mean within 4 sample-std / sqrt(trials) of Eq. 13."""
+    part = balanced_partition(4, 10, 2)
+    W = make_graph(jax.random.PRNGKey(0), part, 0.1, 0.0)
+    S = optimal_representation(normalized_adjacency(W), 12)
+    Y = part.labels()
+    beta, sigma, T = 0.1, 1.5, 4000
+    H = ridge_hat(S.F, beta)
+    dY = sigma / np.sqrt(2) * jax.random.normal(jax.random.PRNGKey(1), (T, part.n, 2), dtype=jnp.float64)
+    r = np.asarray(jnp.sum((Y[None] - jnp.einsum("ij,tjk->tik", H, Y[None] + dY)) ** 2, axis=(1, 2)) / part.n)
+    formula = bias_variance(S.eigvecs, S.eigvals, Y, beta, sigma).risk
+    assert abs(r.mean() - formula) <= 4 * r.std(ddof=1) / np.sqrt(T)
+
+
+def test_gd_on_mse_converges_to_ridge():
+    """C44: full-batch GD with eta = 1/L reaches the Eq. 3 solution at the linear rate."""
+    key = jax.random.PRNGKey(3)
+    F = jax.random.normal(key, (40, 8), dtype=jnp.float64) / 4
+    part = partition([10, 10, 10, 10], n_classes=4)
+    fl = symmetric_flips(part, 0.3, key=jax.random.PRNGKey(4))
+    beta = 0.05
+    tr = train_head(F, fl.Y_noisy, part.class_of_point, beta=beta, steps=2000)
+    W_star = ridge_head(F, fl.Y_noisy, beta)
+    ev = np.linalg.eigvalsh(np.asarray(F.T @ F))
+    bound = (1 - (ev[0] + beta) / (ev[-1] + beta)) ** 2000 * float(jnp.linalg.norm(W_star))
+    assert float(jnp.linalg.norm(tr.W - W_star)) <= bound + 1e-12
+    assert float(jnp.linalg.norm(tr.W - W_star)) < 1e-8
+    # the objective decreases monotonically under GD with step 1/L
+    assert np.all(np.diff(tr.loss) <= 1e-9 * np.abs(tr.loss[:-1]))
+
+
+def test_sgd_and_ce_train_and_record():
+    part = balanced_partition(4, 15, 2)
+    W = make_graph(jax.random.PRNGKey(0), part, 0.0, 0.0)
+    S = optimal_representation(normalized_adjacency(W), 8)
+    fl = asymmetric_flips(part, 0.3, [1, 0], key=jax.random.PRNGKey(1))
+    for loss in ("mse", "ce"):
+        tr = train_head(S.F, fl.Y_noisy, part.class_of_point, beta=0.1, loss=loss, steps=200, batch_size=20,
+                        key=jax.random.PRNGKey(2))
+        assert tr.acc_clean.shape == (201,) and tr.acc_clean[0] == 0.0  # W = 0: every score ties
+        # below the Thm 4.5 threshold (0.3 < 1/2) with delta = 0 the head ends on the clean labels
+        assert tr.acc_clean[-1] == 1.0
+        assert tr.fit_flipped[-1] == 0.0
+
+
+def test_ridge_head_recovers_labels_below_threshold_and_not_above():
+    """Thm 4.5 at delta = xi = 0, balanced, c_max = 1: threshold 1/2 (C37, C39)."""
+    part = balanced_partition(6, 20, 3)
+    W = make_graph(jax.random.PRNGKey(0), part, 0.0, 0.0)
+    S = optimal_representation(normalized_adjacency(W), 12)
+    for alpha, expect in ((0.45, 1.0), (0.55, None)):
+        fl = asymmetric_flips(part, alpha, [1, 2, 0], key=jax.random.PRNGKey(1))
+        Z = spectral_predictions(S.eigvecs, S.eigvals, fl.Y_noisy, 1e-3)
+        acc = float(np.mean(np.argmax(np.asarray(Z), 1) == part.class_of_point))
+        assert fl.alpha < bounds.flip_threshold(fl.c_max) if expect else fl.alpha > bounds.flip_threshold(fl.c_max)
+        if expect:
+            assert acc == 1.0
+        else:
+            assert acc == 0.0  # every sub-class's plurality is the wrong class
+
+
+def test_information_nuisance_split_is_pythagorean():
+    key = jax.random.PRNGKey(0)
+    F = jax.random.normal(key, (30, 6), dtype=jnp.float64)
+    y = jax.random.normal(jax.random.PRNGKey(1), (30, 2), dtype=jnp.float64)
+    sp = information_nuisance(F, y, 3)
+    assert sp.information**2 + sp.nuisance**2 == pytest.approx(float(jnp.sum(y**2)))
+    with pytest.raises(ValueError, match="k must be in"):
+        information_nuisance(F, y, 7)
+
+
+def test_head_bounds_reduce_to_the_leading_terms_at_delta_zero():
+    assert bounds.bias_bound_eq15(1.0, 0.0, 100, 10) == (0.25, 0.0)
+    assert bounds.variance_bound_a3(1.0, 0.0, 2.0, 100, 10, 20) == (pytest.approx(4 * 0.1 / 4), 0.0)
+    assert bounds.variance_bound_a3(0.0, 0.01, 1.0, 100, 10, 20)[1] == float("inf")
+    # the delta' and delta forms agree to first order
+    a = bounds.bias_bound_eq15(0.5, 1e-6, 100, 10)[1]
+    b = bounds.bias_bound_eq15(0.5, 1e-6, 100, 10, in_delta_prime=True)[1]
+    assert a == pytest.approx(b, rel=1e-5)
+    assert bounds.symmetric_flip_threshold(4, 1.0) == pytest.approx(bounds.flip_threshold(1 / 3, 1.0))
+    assert bounds.flip_threshold_eq18(1.0, 0.0, 1.0, 10, 10, 20) == pytest.approx(0.5)
+
+
+def test_bad_inputs():
+    F = jnp.eye(4, 2, dtype=jnp.float64)
+    Y = jnp.ones((4, 2))
+    with pytest.raises(ValueError, match="beta must be >= 0"):
+        ridge_head(F, Y, -1.0)
+    with pytest.raises(ValueError, match="beta must be >= 0"):
+        shrinkage(jnp.ones(2), -0.1)
+    with pytest.raises(ValueError, match="sigma must be >= 0"):
+        bias_variance(F, jnp.ones(2), Y, 0.1, -1.0)
+    with pytest.raises(ValueError, match="loss must be"):
+        train_head(F, Y, np.zeros(4, int), loss="hinge")
+    with pytest.raises(ValueError, match="batch_size"):
+        train_head(F, Y, np.zeros(4, int), batch_size=10)
