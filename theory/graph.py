@@ -23,6 +23,7 @@ return the smallest ``delta`` and ``xi`` for which the assumptions hold.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Sequence
 from typing import NamedTuple
 
@@ -150,6 +151,11 @@ def make_graph(key: PRNGKeyArray, part: Partition, delta: float, xi: float, *, d
     (:func:`measure_delta`, :func:`measure_xi`) are at most ``delta`` and ``xi``.
     """
     _check_delta_xi(delta, xi)
+    return _make_graph(key, part, jnp.asarray(delta, dtype), jnp.asarray(xi, dtype), dtype)
+
+
+@functools.partial(jax.jit, static_argnums=(1, 4))
+def _make_graph(key, part, delta, xi, dtype):
     k_in, k_out = jax.random.split(key)
     n = part.n
     same = jnp.asarray(part.sub_of_point[:, None] == part.sub_of_point[None, :])

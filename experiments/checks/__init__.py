@@ -16,6 +16,7 @@ from types import ModuleType
 
 MODULES = (
     "experiments.checks.thm43",
+    "experiments.checks.tables",
 )
 
 PRESETS = ("smoke", "cpu", "large")
