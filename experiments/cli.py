@@ -18,6 +18,7 @@ import sys
 SUBCOMMANDS = (
     "experiments.verify",
     "experiments.cifar.cli",
+    "experiments.bench",
 )
 
 

@@ -145,6 +145,19 @@ def make_encoder(arch: str, *, conv_impl: str = "auto") -> ResNetEncoder:
     return ResNetEncoder(spec["stem"], spec["stages"], spec["shortcut"], conv_impl)
 
 
+def stage_modules(arch: str, *, conv_impl: str = "auto") -> list[tuple[str, nn.Module]]:
+    """The encoder of ``arch`` as its named parts ``[("stem", Stem), ("stage1", Stage), ...]``, each
+    called as ``module(x, train)``; their parameters are ``params["stem"]``, ``params["stage1"]``, ...
+    of :func:`make_encoder`'s parameters (used by the per-stage benchmark)."""
+    if arch not in _SPECS:
+        raise ValueError(f"arch must be one of {ARCHS}, got {arch!r}")
+    spec = _SPECS[arch]
+    parts: list[tuple[str, nn.Module]] = [("stem", Stem(spec["stem"], conv_impl))]
+    for i, (features, blocks, strides) in enumerate(spec["stages"]):
+        parts.append((f"stage{i + 1}", Stage(features, blocks, strides, spec["shortcut"], conv_impl)))
+    return parts
+
+
 def feature_dim(arch: str) -> int:
     """The width D of the pooled features of ``arch``."""
     if arch not in _SPECS:
