@@ -122,11 +122,12 @@ _PAPER_TRAIN = TrainConfig()
 
 _PRETRAIN = {
     "paper": _PAPER_PRETRAIN,
-    # Minutes on one H200: ResNet-32 on all 50k images, bigger batches keep the GPU busy.
+    # One H200, 15 minutes with `train --preset gpu15`: ResNet-32 on all 50k images, batch 512 to
+    # keep the GPU busy (lr scaled up). An estimate from FLOP counts, not measured on a GPU.
     "gpu15": dataclasses.replace(
         _PAPER_PRETRAIN, preset="gpu15", epochs=60, batch_size=512, lr=1e-3, knn_train=10_000
     ),
-    # Sized for 2 CPU cores (~15-25 SimCLR images/s for ResNet-32): ~20 min.
+    # Sized for 2 CPU cores: measured 22.7 min (12-14 SimCLR images/s with other jobs running).
     "cpu": dataclasses.replace(
         _PAPER_PRETRAIN,
         preset="cpu",
@@ -154,7 +155,7 @@ _TRAIN = {
     "paper": _PAPER_TRAIN,
     "gpu15": dataclasses.replace(_PAPER_TRAIN, preset="gpu15", epochs=40, eval_train_limit=10_000),
     # The linear probe of Fig. 1 (100 epochs on frozen features): the features are computed once,
-    # so this takes ~2 min on 2 CPU cores; `--mode finetune` costs ~2-3 min per epoch there.
+    # so this takes ~1.7 min on 2 CPU cores; `--mode finetune` costs ~2 min per epoch there.
     "cpu": dataclasses.replace(
         _PAPER_TRAIN,
         preset="cpu",
