@@ -17,6 +17,8 @@ import sys
 # Modules that contribute a sub-command, in the order `clspec --help` lists them.
 SUBCOMMANDS = (
     "experiments.verify",
+    "experiments.cifar.cli",
+    "experiments.bench",
 )
 
 
