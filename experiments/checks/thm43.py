@@ -401,7 +401,8 @@ def judge(sweeps: dict, loss: dict, growth: float) -> list:
                                         note=f"{len(cands) - len(failing)}/{len(cands)} graphs within the bound"))
 
     def worst_block(pt, key, fn, relation):
-        ratios = np.asarray(pt[key]) / fn(pt["sizes"], pt["delta_r"])
+        with np.errstate(divide="ignore", invalid="ignore"):  # bounds are 0 at delta = 0 (C6)
+            ratios = np.nan_to_num(np.asarray(pt[key]) / fn(pt["sizes"], pt["delta_r"]), nan=0.0, posinf=np.inf)
         k = int(np.argmax(ratios) if relation == LE else np.argmin(ratios))
         return pt[key][k], float(fn(pt["sizes"][k], pt["delta_r"])), {"n_k": pt["sizes"][k]}
 
