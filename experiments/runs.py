@@ -7,6 +7,7 @@ leaves a half-written file in place of a good one.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import json
 import os
@@ -38,14 +39,19 @@ def _to_jsonable(obj: Any) -> Any:
     return obj
 
 
-def atomic_write_bytes(path: Path | str, data: bytes) -> None:
-    """Write ``data`` to ``path`` so that readers see the old file or the new one, never a torn one."""
+@contextlib.contextmanager
+def atomic_writer(path: Path | str):
+    """Open a temporary file beside ``path`` for binary writing; on success it replaces ``path``.
+
+    Readers see the old file or the new one, never a torn one; on an exception (or an
+    interruption) the temporary file is removed and ``path`` is left as it was.
+    """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
         with os.fdopen(fd, "wb") as f:
-            f.write(data)
+            yield f
             f.flush()
             os.fsync(f.fileno())
         os.replace(tmp, path)
@@ -53,6 +59,12 @@ def atomic_write_bytes(path: Path | str, data: bytes) -> None:
         if os.path.exists(tmp):
             os.unlink(tmp)
         raise
+
+
+def atomic_write_bytes(path: Path | str, data: bytes) -> None:
+    """Write ``data`` to ``path`` atomically (see :func:`atomic_writer`)."""
+    with atomic_writer(path) as f:
+        f.write(data)
 
 
 def atomic_write_text(path: Path | str, text: str) -> None:

@@ -145,8 +145,16 @@ def measure_dense(part: Partition, delta: float, xi: float, seed: int, p: int) -
     H = np.where(same, 0.0, At)
     sizes = np.asarray(part.sizes, dtype=float)[part.sub_of_point]
     h_ratio = float(np.max(H * np.sqrt(sizes[:, None] * sizes[None, :]))) if K > 1 else 0.0
-    align_bar = float(np.sum((VI.T @ Y) ** 2))
-    align_tilde = float(np.sum((V[:, :K].T @ Y) ** 2))
+    return _record(part, delta, xi, seed, p, d_r, x_r, lam, V, VI, Y, A,
+                   E_fro=float(np.linalg.norm(E)), E_2=_sym_norm2(E) if xi > 0 else 0.0,
+                   H_fro=float(np.linalg.norm(H)), h_ratio=h_ratio)
+
+
+def _record(part, delta, xi, seed, p, d_r, x_r, lam, V, VI, Y, A, **perturbation) -> dict:
+    """The measurements of one graph as a JSON-able dict (both the dense and the matrix-free path)."""
+    K = part.n_sub
+    lam = np.asarray(lam)
+    align_tilde = float(np.sum((np.asarray(V)[:, :K].T @ Y) ** 2))
     return {
         "n": part.n, "n_sub": K, "p": p, "delta": delta, "xi": xi, "seed": seed,
         "delta_r": d_r, "xi_r": x_r, "sizes": list(part.sizes),
@@ -155,12 +163,9 @@ def measure_dense(part: Partition, delta: float, xi: float, seed: int, p: int) -
         "top_min": float(lam[:K].min()), "top_max": float(lam[:K].max()),
         "tail_sum": float(np.sum(np.maximum(lam[K:p], 0.0))),
         "tail_sv_sum": float(np.sum(np.sqrt(np.maximum(lam[K:p], 0.0)))),
-        "E_fro": float(np.linalg.norm(E)),
-        "E_2": _sym_norm2(E) if xi > 0 else 0.0,
-        "H_fro": float(np.linalg.norm(H)), "h_ratio": h_ratio,
-        "align_bar": align_bar, "align_tilde": align_tilde, "align": align_tilde / part.n,
-        **A,
-        "top_sorted": A["top_sorted"].tolist(),
+        **perturbation,
+        "align_bar": float(np.sum((VI.T @ Y) ** 2)), "align_tilde": align_tilde, "align": align_tilde / part.n,
+        **A, "top_sorted": np.asarray(A["top_sorted"]).tolist(),
     }
 
 
@@ -211,20 +216,8 @@ def measure_structured(part: Partition, delta: float, xi: float, seed: int, p: i
         lam, V = np.asarray(lam), np.asarray(V)
     else:  # block-diagonal: the spectrum is the union of the block spectra, the top K-bar space the Perron vectors
         lam, V = A["top_sorted"], VI
-    return {
-        "n": part.n, "n_sub": K, "p": p, "delta": delta, "xi": xi, "seed": seed,
-        "delta_r": d_r, "xi_r": x_r, "sizes": list(part.sizes),
-        "eigvals": lam.tolist(),
-        "top_err": float(np.max(np.abs(lam[:K] - 1.0))),
-        "top_min": float(lam[:K].min()), "top_max": float(lam[:K].max()),
-        "tail_sum": float(np.sum(np.maximum(lam[K:p], 0.0))),
-        "tail_sv_sum": float(np.sum(np.sqrt(np.maximum(lam[K:p], 0.0)))),
-        "E_fro": e_fro, "E_2": e_2,
-        "H_fro": float(np.sqrt(max(h_fro_sq, 0.0))), "h_ratio": h_max * m,
-        "align_bar": float(np.sum((VI.T @ Y) ** 2)), "align_tilde": float(np.sum((V[:, :K].T @ Y) ** 2)),
-        "align": float(np.sum((V[:, :K].T @ Y) ** 2)) / part.n,
-        **A, "top_sorted": A["top_sorted"].tolist(),
-    }
+    return _record(part, delta, xi, seed, p, d_r, x_r, lam, V, VI, Y, A, E_fro=e_fro, E_2=e_2,
+                   H_fro=float(np.sqrt(max(h_fro_sq, 0.0))), h_ratio=h_max * m)
 
 
 def _operator_norm2(g) -> float:

@@ -34,7 +34,6 @@ import lzma
 import os
 import re
 import sys
-import tempfile
 import time
 import zipfile
 import zlib
@@ -44,6 +43,7 @@ from pathlib import Path
 import numpy as np
 
 from experiments.cifar.safe_pickle import safe_loads
+from experiments.runs import atomic_writer
 
 SPLITS = ("train", "test")
 KINDS = ("auto", "cifar10", "cifar100", "folder")
@@ -837,17 +837,8 @@ def _cache_file(path: Path, key: str) -> Path:
 def _write_cache(file: Path, arrays: dict[str, np.ndarray]) -> None:
     """Write the .npz atomically: a temporary file in the same folder, then ``os.replace``."""
     file.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=file.parent, prefix=f".{file.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            np.savez(f, **arrays)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, file)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
+    with atomic_writer(file) as f:
+        np.savez(f, **arrays)
 
 
 def _read_cache(file: Path, split: str, source: Path):
