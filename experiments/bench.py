@@ -36,6 +36,7 @@ def add_parser(subparsers) -> None:
     p.add_argument("--image-size", type=int, default=32, help="image height = width; default 32")
     p.add_argument("--steps", type=int, default=3, help="timed steps per configuration; default 3")
     p.add_argument("--conv-impl", default="auto", help="formulation to compare with lax (default auto)")
+    p.add_argument("--matmul-size", type=int, default=2048, help="n of the n^3 matmul rate; default 2048")
     p.add_argument("--no-stages", action="store_true", help="skip the per-stage table")
     p.add_argument("--out", default=str(DEFAULT_OUT), help=f"JSON file or folder; default {DEFAULT_OUT}")
     p.set_defaults(func=run_simclr)
@@ -64,10 +65,15 @@ def _time(fn, *args, repeats: int) -> dict:
     return {"best_s": min(times), "median_s": float(np.median(times)), "repeats": repeats}
 
 
-def _flops(jitted, *args) -> float | None:
-    """FLOPs of a jit-ed function from XLA's cost analysis of its compiled form."""
+def _compile(jitted, *args):
+    """Compile once; the compiled function is both timed and asked for its FLOPs."""
+    return jitted.lower(*args).compile()
+
+
+def _flops(compiled) -> float | None:
+    """FLOPs of a compiled function from XLA's cost analysis."""
     try:
-        cost = jitted.lower(*args).compile().cost_analysis()
+        cost = compiled.cost_analysis()
     except Exception:  # noqa: BLE001 - some backends have no cost model
         return None
     if isinstance(cost, (list, tuple)):
@@ -83,7 +89,7 @@ def matmul_rate(n: int = 2048, repeats: int = 5) -> dict:
 
     a = jax.random.normal(jax.random.key(0), (n, n), jnp.float32)
     b = jax.random.normal(jax.random.key(1), (n, n), jnp.float32)
-    f = jax.jit(lambda a, b: jnp.dot(a, b, precision=jax.lax.Precision.HIGHEST))
+    f = _compile(jax.jit(lambda a, b: jnp.dot(a, b, precision=jax.lax.Precision.HIGHEST)), a, b)
     t = _time(f, a, b, repeats=repeats)
     return {"n": n, "best_s": t["best_s"], "gflops": 2 * n**3 / t["best_s"] / 1e9}
 
@@ -106,14 +112,14 @@ def _stage_table(arch, conv_impl, params, batch_stats, views, temperature, repea
             out, _ = module.apply({"params": p, "batch_stats": stats}, x, train=True, mutable=["batch_stats"])
             return out
 
-        out = jax.jit(fwd)(variables["params"], x)
+        out = fwd(variables["params"], x)
         cot = jax.random.normal(jax.random.key(7), out.shape, jnp.float32)
         argnums = (0,) if name == "stem" else (0, 1)  # the stem's input needs no gradient
 
         def fwd_bwd(p, x, fwd=fwd, cot=cot, argnums=argnums):
             return jax.grad(lambda p, x: jnp.sum(fwd(p, x) * cot), argnums=argnums)(p, x)
 
-        f = jax.jit(fwd_bwd)
+        f = _compile(jax.jit(fwd_bwd), variables["params"], x)
         rows.append(_row(name, f, (variables["params"], x), tuple(x.shape), repeats))
         x = out
 
@@ -125,14 +131,14 @@ def _stage_table(arch, conv_impl, params, batch_stats, views, temperature, repea
         z = head.apply({"params": p}, jnp.mean(h, axis=(1, 2)))
         return nt_xent(z[:b], z[b:], temperature)
 
-    f = jax.jit(jax.grad(head_loss, argnums=(0, 1)))
+    f = _compile(jax.jit(jax.grad(head_loss, argnums=(0, 1))), head_p, x)
     rows.append(_row("head/loss", f, (head_p, x), tuple(x.shape), repeats))
     return rows
 
 
 def _row(name, f, args, in_shape, repeats) -> dict:
     t = _time(f, *args, repeats=repeats)
-    flops = _flops(f, *args)
+    flops = _flops(f)
     return {
         "part": name,
         "input_shape": list(in_shape),
@@ -159,14 +165,16 @@ def bench_impl(arch, conv_impl, batch, image_size, steps, stages, temperature=0.
     images = jnp.asarray(rng.integers(0, 256, (batch, image_size, image_size, 3), dtype=np.uint8))
     key = jax.random.key(1)
 
-    plain = jax.jit(make_simclr_step(model, tx, temperature=temperature, augment=False))
-    augmented = jax.jit(make_simclr_step(model, tx, temperature=temperature, augment=True))
-    views_fn = jax.jit(lambda k, im: simclr_views(k, im, True))
+    plain = _compile(jax.jit(make_simclr_step(model, tx, temperature=temperature, augment=False)),
+                     state, images, key)
+    augmented = _compile(jax.jit(make_simclr_step(model, tx, temperature=temperature, augment=True)),
+                         state, images, key)
+    views_fn = _compile(jax.jit(lambda k, im: simclr_views(k, im, True)), key, images)
 
     t_plain = _time(plain, state, images, key, repeats=steps)
     t_aug = _time(augmented, state, images, key, repeats=steps)
     t_views = _time(views_fn, key, images, repeats=steps)
-    flops = _flops(plain, state, images, key)
+    flops = _flops(plain)
     result = {
         "conv_impl": conv_impl,
         "resolved": resolve_impl(conv_impl),
@@ -195,6 +203,8 @@ def run_simclr(args) -> int:
         raise ValueError(f"--batch must be >= 2, got {args.batch}")
     if args.steps < 1:
         raise ValueError(f"--steps must be >= 1, got {args.steps}")
+    if args.matmul_size < 16:
+        raise ValueError(f"--matmul-size must be >= 16, got {args.matmul_size}")
     if args.image_size < 8:
         raise ValueError(f"--image-size must be >= 8, got {args.image_size}")
     from experiments.cifar.conv import resolve_impl
@@ -202,7 +212,7 @@ def run_simclr(args) -> int:
     fast_impl = resolve_impl(args.conv_impl)
     import jax
 
-    mm = matmul_rate(repeats=max(3, args.steps))
+    mm = matmul_rate(args.matmul_size, repeats=max(3, args.steps))
     impls = [fast_impl] if fast_impl == "lax" else [fast_impl, "lax"]
     results = {}
     for impl in impls:
