@@ -122,6 +122,7 @@ def test_simclr_step_changes_params_and_lowers_loss_on_a_fixed_batch():
     assert {p.dtype for p in jax.tree_util.tree_leaves(new.params)} == {jnp.dtype(jnp.float32)}
 
 
+@pytest.mark.slow  # the augmented step also runs in tests/test_bench.py; this adds determinism
 def test_simclr_step_with_augmentation_runs_and_is_deterministic():
     model = SimCLRModel(make_encoder("tiny"), ProjectionHead(out_dim=16))
     tx = simclr_optimizer()
