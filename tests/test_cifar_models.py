@@ -172,12 +172,16 @@ def test_conv_matches_pytorch_padding_for_stride_two():
     np.testing.assert_allclose(np.asarray(y), np.asarray(expected), rtol=0, atol=0)
 
 
-@pytest.mark.parametrize("arch", ["tiny", pytest.param("resnet32", marks=pytest.mark.slow)])
-def test_encoder_is_the_same_function_under_every_conv_impl(arch):
+@pytest.mark.parametrize(
+    "arch,impl",
+    [("tiny", "shiftdot"), pytest.param("resnet32", "auto", marks=pytest.mark.slow),
+     pytest.param("resnet32", "shiftdot", marks=pytest.mark.slow)],
+)
+def test_encoder_is_the_same_function_under_every_conv_impl(arch, impl):
     # tiny has a stride-2 block with the option-A shortcut; resnet32 is the full network
     x = jax.random.uniform(jax.random.key(3), (4, 16, 16, 3), jnp.float32)
     ref_model = SimCLRModel(make_encoder(arch, conv_impl="lax"), ProjectionHead())
-    fast_model = SimCLRModel(make_encoder(arch, conv_impl="shiftdot"), ProjectionHead())
+    fast_model = SimCLRModel(make_encoder(arch, conv_impl=impl), ProjectionHead())
     variables = _init(ref_model, (2, 16, 16, 3))
 
     def loss(model):
@@ -199,6 +203,18 @@ def test_encoder_is_the_same_function_under_every_conv_impl(arch):
         scale = float(jnp.max(jnp.abs(a))) + 1e-12
         err = float(jnp.max(jnp.abs(a - b))) / scale
         assert err < 1e-3, (jax.tree_util.keystr(path), err)
+
+
+def test_auto_keeps_lax_off_cpu_and_uses_the_measured_hybrid_on_cpu(monkeypatch):
+    assert conv_mod.resolve_impl("auto") == ("hybrid" if jax.default_backend() == "cpu" else "lax")
+    monkeypatch.setattr(conv_mod.jax, "default_backend", lambda: "gpu")
+    assert conv_mod.resolve_impl("auto") == "lax"
+    x = jax.random.normal(jax.random.key(0), (2, 6, 6, 3), jnp.float32)
+    for cout in (4, conv_mod.HYBRID_MIN_FEATURES):  # both branches of the hybrid
+        w = jax.random.normal(jax.random.key(1), (3, 3, 3, cout), jnp.float32)
+        g = jax.grad(lambda w: jnp.sum(conv_mod.conv2d(x, w, 2, "hybrid") ** 2))(w)
+        g_ref = jax.grad(lambda w: jnp.sum(conv_mod.conv_lax(x, w, 2) ** 2))(w)
+        np.testing.assert_allclose(np.asarray(g), np.asarray(g_ref), rtol=1e-4, atol=1e-4)
 
 
 def test_conv2d_rejects_bad_kernel():
