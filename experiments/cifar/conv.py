@@ -13,8 +13,9 @@ and checkpoints do not depend on the formulation:
   SimCLR step's thread time in a profile of ResNet-32 at batch 128 (jax 0.10.2, 2 cores).
 * ``"hybrid"``: ``"shiftdot"`` for convolutions with at least ``HYBRID_MIN_FEATURES`` output
   channels, ``"lax"`` for the narrower ones. In ``clspec bench simclr`` (ResNet-32, batch 128,
-  2 shared cores) shiftdot ran stage2 and stage3 (32 and 64 channels) about 1.6-1.7x faster
-  than lax.conv and the stem and stage1 (16 channels, 32x32) about 1.7x slower.
+  2 shared cores, interleaved rounds) shiftdot ran stage2 and stage3 (32 and 64 channels)
+  1.3-1.4x faster than lax.conv (forward+backward) and stage1 (16 channels, 32x32) no faster
+  or slightly slower; the hybrid SimCLR step ran 1.21x faster than the lax.conv step.
 * ``"auto"``: ``"hybrid"`` when ``jax.default_backend() == "cpu"``, ``"lax"`` elsewhere (GPU and
   TPU keep XLA's convolutions untouched).
 """
