@@ -36,6 +36,7 @@ def add_parser(subparsers) -> None:
     p.add_argument("--image-size", type=int, default=32, help="image height = width; default 32")
     p.add_argument("--steps", type=int, default=3, help="timed steps per configuration; default 3")
     p.add_argument("--conv-impl", default="auto", help="formulation to compare with lax (default auto)")
+    p.add_argument("--matmul-size", type=int, default=2048, help="n of the n^3 matmul rate; default 2048")
     p.add_argument("--no-stages", action="store_true", help="skip the per-stage table")
     p.add_argument("--out", default=str(DEFAULT_OUT), help=f"JSON file or folder; default {DEFAULT_OUT}")
     p.set_defaults(func=run_simclr)
@@ -55,19 +56,35 @@ def _block(tree):
 
 def _time(fn, *args, repeats: int) -> dict:
     """Best and median wall time of ``fn(*args)`` after one warm-up call (compilation)."""
-    _block(fn(*args))
-    times = []
+    return _time_interleaved({"f": (fn, args)}, repeats)["f"]
+
+
+def _time_interleaved(jobs: dict, repeats: int) -> dict:
+    """Best and median wall time of every ``name: (fn, args)`` job, timed in rounds that run each
+    job once, so that a busy spell of the (shared) machine hits all of them alike."""
+    for fn, args in jobs.values():
+        _block(fn(*args))  # warm-up
+    times = {name: [] for name in jobs}
     for _ in range(repeats):
-        t0 = time.perf_counter()
-        _block(fn(*args))
-        times.append(time.perf_counter() - t0)
-    return {"best_s": min(times), "median_s": float(np.median(times)), "repeats": repeats}
+        for name, (fn, args) in jobs.items():
+            t0 = time.perf_counter()
+            _block(fn(*args))
+            times[name].append(time.perf_counter() - t0)
+    return {
+        name: {"best_s": min(t), "median_s": float(np.median(t)), "repeats": repeats}
+        for name, t in times.items()
+    }
 
 
-def _flops(jitted, *args) -> float | None:
-    """FLOPs of a jit-ed function from XLA's cost analysis of its compiled form."""
+def _compile(jitted, *args):
+    """Compile once; the compiled function is both timed and asked for its FLOPs."""
+    return jitted.lower(*args).compile()
+
+
+def _flops(compiled) -> float | None:
+    """FLOPs of a compiled function from XLA's cost analysis."""
     try:
-        cost = jitted.lower(*args).compile().cost_analysis()
+        cost = compiled.cost_analysis()
     except Exception:  # noqa: BLE001 - some backends have no cost model
         return None
     if isinstance(cost, (list, tuple)):
@@ -83,72 +100,57 @@ def matmul_rate(n: int = 2048, repeats: int = 5) -> dict:
 
     a = jax.random.normal(jax.random.key(0), (n, n), jnp.float32)
     b = jax.random.normal(jax.random.key(1), (n, n), jnp.float32)
-    f = jax.jit(lambda a, b: jnp.dot(a, b, precision=jax.lax.Precision.HIGHEST))
+    f = _compile(jax.jit(lambda a, b: jnp.dot(a, b, precision=jax.lax.Precision.HIGHEST)), a, b)
     t = _time(f, a, b, repeats=repeats)
     return {"n": n, "best_s": t["best_s"], "gflops": 2 * n**3 / t["best_s"] / 1e9}
 
 
-def _stage_table(arch, conv_impl, params, batch_stats, views, temperature, repeats) -> list[dict]:
-    """Forward+backward time and GFLOP/s of every part of the network on its real input."""
+def _stage_jobs(arch, conv_impl, params, batch_stats, views, temperature) -> list[tuple]:
+    """(part, compiled forward+backward, args, input shape) for every part of the network."""
     import jax
     import jax.numpy as jnp
 
     from experiments.cifar.models import ProjectionHead, stage_modules
     from theory.losses import nt_xent
 
-    rows = []
+    jobs = []
     x = views
     enc_p, enc_s = params["encoder"], batch_stats["encoder"]
     for name, module in stage_modules(arch, conv_impl=conv_impl):
-        variables = {"params": enc_p[name], "batch_stats": enc_s[name]}
+        p, stats = enc_p[name], enc_s[name]
 
-        def fwd(p, x, module=module, stats=variables["batch_stats"]):
+        def fwd(p, x, module=module, stats=stats):
             out, _ = module.apply({"params": p, "batch_stats": stats}, x, train=True, mutable=["batch_stats"])
             return out
 
-        out = jax.jit(fwd)(variables["params"], x)
+        out = fwd(p, x)
         cot = jax.random.normal(jax.random.key(7), out.shape, jnp.float32)
         argnums = (0,) if name == "stem" else (0, 1)  # the stem's input needs no gradient
 
         def fwd_bwd(p, x, fwd=fwd, cot=cot, argnums=argnums):
             return jax.grad(lambda p, x: jnp.sum(fwd(p, x) * cot), argnums=argnums)(p, x)
 
-        f = jax.jit(fwd_bwd)
-        rows.append(_row(name, f, (variables["params"], x), tuple(x.shape), repeats))
+        jobs.append((name, _compile(jax.jit(fwd_bwd), p, x), (p, x), tuple(x.shape)))
         x = out
 
     head = ProjectionHead()
-    head_p = params["head"]
     b = x.shape[0] // 2
 
     def head_loss(p, h):
         z = head.apply({"params": p}, jnp.mean(h, axis=(1, 2)))
         return nt_xent(z[:b], z[b:], temperature)
 
-    f = jax.jit(jax.grad(head_loss, argnums=(0, 1)))
-    rows.append(_row("head/loss", f, (head_p, x), tuple(x.shape), repeats))
-    return rows
+    f = _compile(jax.jit(jax.grad(head_loss, argnums=(0, 1))), params["head"], x)
+    jobs.append(("head/loss", f, (params["head"], x), tuple(x.shape)))
+    return jobs
 
 
-def _row(name, f, args, in_shape, repeats) -> dict:
-    t = _time(f, *args, repeats=repeats)
-    flops = _flops(f, *args)
-    return {
-        "part": name,
-        "input_shape": list(in_shape),
-        "fwd_bwd_ms": 1e3 * t["best_s"],
-        "fwd_bwd_median_ms": 1e3 * t["median_s"],
-        "gflop": None if flops is None else flops / 1e9,
-        "gflops_per_s": None if flops is None else flops / t["best_s"] / 1e9,
-    }
-
-
-def bench_impl(arch, conv_impl, batch, image_size, steps, stages, temperature=0.5) -> dict:
-    """All measurements of one convolution formulation."""
+def prepare_impl(arch, conv_impl, batch, image_size, stages, temperature=0.5) -> dict:
+    """Compile everything measured for one convolution formulation: ``{"jobs": {name: (fn, args)},
+    "flops": {name: FLOPs}, "stages": [(part, input shape)]}``."""
     import jax
     import jax.numpy as jnp
 
-    from experiments.cifar.conv import resolve_impl
     from experiments.cifar.models import ProjectionHead, SimCLRModel, make_encoder
     from experiments.cifar.steps import create_state, make_simclr_step, simclr_optimizer, simclr_views
 
@@ -158,31 +160,49 @@ def bench_impl(arch, conv_impl, batch, image_size, steps, stages, temperature=0.
     rng = np.random.default_rng(0)
     images = jnp.asarray(rng.integers(0, 256, (batch, image_size, image_size, 3), dtype=np.uint8))
     key = jax.random.key(1)
-
-    plain = jax.jit(make_simclr_step(model, tx, temperature=temperature, augment=False))
-    augmented = jax.jit(make_simclr_step(model, tx, temperature=temperature, augment=True))
-    views_fn = jax.jit(lambda k, im: simclr_views(k, im, True))
-
-    t_plain = _time(plain, state, images, key, repeats=steps)
-    t_aug = _time(augmented, state, images, key, repeats=steps)
-    t_views = _time(views_fn, key, images, repeats=steps)
-    flops = _flops(plain, state, images, key)
-    result = {
-        "conv_impl": conv_impl,
-        "resolved": resolve_impl(conv_impl),
-        "step_no_aug": {**t_plain, "images_per_s": batch / t_plain["best_s"]},
-        "step_aug": {**t_aug, "images_per_s": batch / t_aug["best_s"]},
-        "augment_only": {**t_views, "images_per_s": batch / t_views["best_s"],
-                         "fraction_of_aug_step": t_views["best_s"] / t_aug["best_s"]},
-        "step_gflop": None if flops is None else flops / 1e9,
-        "step_gflops_per_s": None if flops is None else flops / t_plain["best_s"] / 1e9,
+    step_args = (state, images, key)
+    plain = _compile(jax.jit(make_simclr_step(model, tx, temperature=temperature, augment=False)), *step_args)
+    augmented = _compile(jax.jit(make_simclr_step(model, tx, temperature=temperature, augment=True)), *step_args)
+    views_fn = _compile(jax.jit(lambda k, im: simclr_views(k, im, True)), key, images)
+    jobs = {
+        "step_no_aug": (plain, step_args),
+        "step_aug": (augmented, step_args),
+        "augment_only": (views_fn, (key, images)),
     }
+    flops = {"step_no_aug": _flops(plain)}
+    stage_info = []
     if stages:
         views = simclr_views(key, images, augment=False)
-        result["stages"] = _stage_table(
-            arch, conv_impl, state.params, state.batch_stats, views, temperature, steps
-        )
-    return result
+        for part, f, args, shape in _stage_jobs(arch, conv_impl, state.params, state.batch_stats, views, temperature):
+            jobs[f"stage:{part}"] = (f, args)
+            flops[f"stage:{part}"] = _flops(f)
+            stage_info.append((part, shape))
+    return {"jobs": jobs, "flops": flops, "stages": stage_info}
+
+
+def _assemble(prepared: dict, timed: dict, batch: int) -> dict:
+    """The JSON record of one formulation from its compiled jobs and their timings."""
+    r = {}
+    for name in ("step_no_aug", "step_aug", "augment_only"):
+        r[name] = {**timed[name], "images_per_s": batch / timed[name]["best_s"]}
+    r["augment_only"]["fraction_of_aug_step"] = timed["augment_only"]["best_s"] / timed["step_aug"]["best_s"]
+    flops = prepared["flops"]["step_no_aug"]
+    r["step_gflop"] = None if flops is None else flops / 1e9
+    r["step_gflops_per_s"] = None if flops is None else flops / timed["step_no_aug"]["best_s"] / 1e9
+    if prepared["stages"]:
+        rows = []
+        for part, shape in prepared["stages"]:
+            t, fl = timed[f"stage:{part}"], prepared["flops"][f"stage:{part}"]
+            rows.append({
+                "part": part,
+                "input_shape": list(shape),
+                "fwd_bwd_ms": 1e3 * t["best_s"],
+                "fwd_bwd_median_ms": 1e3 * t["median_s"],
+                "gflop": None if fl is None else fl / 1e9,
+                "gflops_per_s": None if fl is None else fl / t["best_s"] / 1e9,
+            })
+        r["stages"] = rows
+    return r
 
 
 def run_simclr(args) -> int:
@@ -195,6 +215,8 @@ def run_simclr(args) -> int:
         raise ValueError(f"--batch must be >= 2, got {args.batch}")
     if args.steps < 1:
         raise ValueError(f"--steps must be >= 1, got {args.steps}")
+    if args.matmul_size < 16:
+        raise ValueError(f"--matmul-size must be >= 16, got {args.matmul_size}")
     if args.image_size < 8:
         raise ValueError(f"--image-size must be >= 8, got {args.image_size}")
     from experiments.cifar.conv import resolve_impl
@@ -202,12 +224,17 @@ def run_simclr(args) -> int:
     fast_impl = resolve_impl(args.conv_impl)
     import jax
 
-    mm = matmul_rate(repeats=max(3, args.steps))
+    mm = matmul_rate(args.matmul_size, repeats=max(3, args.steps))
     impls = [fast_impl] if fast_impl == "lax" else [fast_impl, "lax"]
+    prepared = {
+        impl: prepare_impl(args.arch, impl, args.batch, args.image_size, not args.no_stages) for impl in impls
+    }
+    all_jobs = {(impl, name): job for impl in impls for name, job in prepared[impl]["jobs"].items()}
+    timed = _time_interleaved(all_jobs, args.steps)
     results = {}
     for impl in impls:
-        results[impl] = bench_impl(args.arch, impl, args.batch, args.image_size, args.steps, not args.no_stages)
-        r = results[impl]
+        mine = {name: t for (i, name), t in timed.items() if i == impl}
+        results[impl] = r = {"conv_impl": impl, **_assemble(prepared[impl], mine, args.batch)}
         if r["step_gflops_per_s"] is not None:
             r["fraction_of_matmul"] = r["step_gflops_per_s"] / mm["gflops"]
     fast, base = results[fast_impl], results["lax"]
@@ -226,6 +253,8 @@ def run_simclr(args) -> int:
         "fast_impl": fast_impl,
         "baseline_impl": "lax",
         "flop_count": "XLA cost analysis of the compiled function (cost_analysis()['flops'])",
+        "timing": "best (and median) of --steps rounds; every round runs each measured function of "
+                  "every formulation once, interleaved",
         "matmul": mm,
         "results": results,
         "ratio_fast_over_baseline": ratio,
