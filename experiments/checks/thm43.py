@@ -72,7 +72,7 @@ class Config:
     partitions: tuple = (("balanced K=3 K-bar=6", (40,) * 6, 3),
                          ("balanced K=4 K-bar=12", (30,) * 12, 4),
                          ("imbalanced K=3 K-bar=6", (20, 30, 40, 50, 60, 80), 3))
-    deltas: tuple = (0.0, 0.002, 0.005, 0.02, 0.05, 0.2, 0.4)
+    deltas: tuple = (0.0, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.4)
     xis: tuple = (0.0, 1e-4, 3e-4, 1e-3, 3e-3, 1e-2)
     delta_for_xi: float = 0.05
     n_subs_scaling: tuple = (4, 8, 16, 32)
@@ -81,7 +81,7 @@ class Config:
     path_ts: tuple = (0.4, 0.1, 0.03, 0.01, 0.003)  # joint path delta = t, xi = xi_per_t * t
     xi_per_t: float = 0.01
     p_per_sub: int = 3  # p = p_per_sub * K-bar (capped at n - 1)
-    seeds: int = 2
+    seeds: int = 3
     loss_partition: tuple = ((12, 16, 20, 24), 2)
     # the large preset: a matrix-free graph
     structured: bool = False
