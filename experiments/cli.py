@@ -3,7 +3,7 @@
 Each job lives in its own module, which exposes ``add_parser(subparsers)``; the
 parser it adds sets ``func`` to a callable taking the parsed arguments and
 returning an exit status. Bad input anywhere in a job raises ``ValueError`` (or
-``FileNotFoundError``) with a message that names the argument; ``main`` prints it
+``OSError``, e.g. a missing or unwritable path) with a message that names it; ``main`` prints it
 as one line and exits with status 2. Set ``CLSPEC_DEBUG=1`` to see the traceback.
 """
 
@@ -52,7 +52,7 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     try:
         return int(args.func(args) or 0)
-    except (ValueError, FileNotFoundError) as err:
+    except (ValueError, OSError) as err:  # bad input: a value, a path that is missing or unwritable
         if os.environ.get("CLSPEC_DEBUG"):
             raise
         message = str(err).splitlines()[0] if str(err) else type(err).__name__

@@ -85,3 +85,10 @@ def test_help_explains_the_job():
     text = " ".join(proc.stdout.split())
     for phrase in ("--preset", "--out", "paper_checks.md", "Exit status: 0 when every check ran"):
         assert phrase in text
+
+
+def test_unwritable_output_folder_is_a_one_line_error():
+    proc = subprocess.run([sys.executable, "-m", "experiments.cli", "verify", "--preset", "smoke", "--out", "/dev/null/x"],
+                          capture_output=True, text=True, cwd=ROOT)
+    assert proc.returncode == 2
+    assert len(proc.stderr.strip().splitlines()) == 1 and "/dev/null/x" in proc.stderr

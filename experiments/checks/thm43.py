@@ -1,5 +1,5 @@
-"""Theorem 4.3 end to end: Lemmas A.1-A.4, Corollaries A.5-A.6, Eq. 12, Eq. 25, Lemmas B.1-B.3,
-and the closed form of Eqs. 7-8, checked on generated augmentation graphs (claims C1-C21).
+"""Theorem 4.3 end to end (C1-C21): Lemmas A.1-A.4, Cor. A.5-A.6, Eqs. 12, 25, Lemmas B.1-B.3 and Eqs. 7-8.
+Checked on generated augmentation graphs.
 
 Sweeps: delta at xi = 0 (Appendix A), xi at a fixed delta (Appendix B), K-bar at a fixed
 xi (the K-bar^{5/2} order), and a joint path delta, xi -> 0 (the O(sqrt(delta) + xi) terms).
