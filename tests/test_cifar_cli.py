@@ -120,3 +120,42 @@ def test_checkpoint_of_another_architecture_exits_2(tmp_path, folder, capsys):
 def test_pretrain_bad_data_path_exits_2(capsys):
     code, _, err = run(["cifar", "pretrain", "--preset", "smoke", "--data", "/nonexistent/x"], capsys)
     assert code == 2 and "does not exist" in err and len(err.strip().splitlines()) == 1
+
+
+def _epochs(path):
+    """metrics.jsonl without the wall-clock fields, which differ between runs by nature."""
+    rows = [json.loads(line) for line in (path / "metrics.jsonl").read_text().splitlines()]
+    return [{k: v for k, v in r.items() if "time" not in k and not k.endswith("_s") and k != "images_per_s"}
+            for r in rows]
+
+
+@pytest.mark.slow
+def test_sigkill_then_resume_matches_an_uninterrupted_run(tmp_path, folder):
+    """A real kill -9 of `clspec cifar pretrain` after its first checkpoint, then --resume."""
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    env = {**os.environ, "CLSPEC_CACHE": str(tmp_path / "cache")}
+    base = [sys.executable, "-m", "experiments.cli", "cifar", "pretrain", "--preset", "smoke", "--data", str(folder),
+            "--epochs", "4", "--no-progress"]
+    full = subprocess.run(base + ["--out", str(tmp_path / "full")], env=env, capture_output=True, text=True)
+    assert full.returncode == 0, full.stderr
+
+    killed = tmp_path / "killed"
+    proc = subprocess.Popen(base + ["--out", str(killed)], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    deadline = time.time() + 300
+    while time.time() < deadline and proc.poll() is None:
+        jsonl = killed / "metrics.jsonl"
+        if jsonl.exists() and len(jsonl.read_text().splitlines()) >= 1 and (killed / "checkpoint.msgpack").exists():
+            break
+        time.sleep(0.05)
+    assert proc.poll() is None, "the run finished before it could be killed"
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    assert len(_epochs(killed)) < 4
+    resumed = subprocess.run(base + ["--out", str(killed), "--resume"], env=env, capture_output=True, text=True)
+    assert resumed.returncode == 0, resumed.stderr
+    assert _epochs(killed) == _epochs(tmp_path / "full")
