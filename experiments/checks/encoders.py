@@ -326,13 +326,10 @@ def run(preset: str = "cpu", *, seed: int = 0, progress=False):
 
 def plot(data: dict, outdir) -> list[Path]:
     """Two figures, pure functions of ``data``."""
-    import matplotlib
+    from experiments import plotting
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
+    plt = plotting.pyplot()
     outdir = Path(outdir)
-    outdir.mkdir(parents=True, exist_ok=True)
     k = data["config"]["n_sub"]
     sqrt_lam = np.sqrt(np.maximum(np.asarray(data["closed_form"]["eigvals"]), 0.0))
     paths = []
@@ -360,11 +357,7 @@ def plot(data: dict, outdir) -> list[Path]:
     axes[1].plot([], [], color="k", ls=":", label="best linear encoder (closed form)")
     axes[1].legend(fontsize=8, loc="lower right")
     fig.suptitle(f"Learned singular spectrum vs the closed form (n={data['n']}, p={data['config']['p']})")
-    fig.tight_layout()
-    path = outdir / "encoders_singular_values.png"
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
-    paths.append(path)
+    paths.append(plotting.save(fig, outdir / "encoders_singular_values.png"))
 
     fig, (ax1, ax2, ax3) = plt.subplots(1, 3, figsize=(15, 4.2))
     for c, name in enumerate(("table", "linear", "mlp")):
@@ -383,9 +376,5 @@ def plot(data: dict, outdir) -> list[Path]:
         ax.set_ylim(0, 1.05)
     ax2.legend(fontsize=7, loc="lower right")
     fig.suptitle("Distance to the closed form and label alignment over training (3 encoders x 2 losses)")
-    fig.tight_layout()
-    path = outdir / "encoders_subspace_alignment.png"
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
-    paths.append(path)
+    paths.append(plotting.save(fig, outdir / "encoders_subspace_alignment.png"))
     return paths

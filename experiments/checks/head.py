@@ -639,17 +639,6 @@ def run(preset: str = "cpu", *, seed: int = 0, progress=None):
 _COLORS = {"CL": "#1f77b4", "random": "#d62728", "raw": "#2ca02c"}
 
 
-def _style():
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-    import seaborn as sns
-
-    sns.set_theme(style="whitegrid", context="paper", font_scale=1.1)
-    return plt
-
-
 def _phase_grid(points, ykey, key):
     ys = sorted({q[ykey] for q in points})
     xs = sorted({q["alpha"] for q in points})
@@ -673,9 +662,10 @@ def _edges(v):
 
 def plot(data, outdir) -> list[Path]:
     """Figures: bias^2/variance vs beta, phase diagrams, GD curves. Needs only ``data``."""
-    plt = _style()
+    from experiments import plotting
+
+    plt = plotting.pyplot()
     outdir = Path(outdir)
-    outdir.mkdir(parents=True, exist_ok=True)
     paths = []
     if "thm44_curve" in data:
         cur = data["thm44_curve"]
@@ -698,11 +688,7 @@ def plot(data, outdir) -> list[Path]:
         ax.legend(fontsize=8)
         fig.suptitle(f"Theorem 4.4: n={cur['n']}, $\\bar K$={cur['n_sub']}, p={cur['p']}, "
                      f"$\\delta$={cur['delta_real']:.3g} (realized), $\\xi$=0")
-        fig.tight_layout()
-        path = outdir / "head_bias_variance.png"
-        fig.savefig(path, dpi=130)
-        plt.close(fig)
-        paths.append(path)
+        paths.append(plotting.save(fig, outdir / "head_bias_variance.png"))
     if "phase_ratio" in data and "phase_c" in data:
         fig, axes = plt.subplots(2, 2, figsize=(11, 8), sharex=True)
         asym = [q for q in data["phase_ratio"] if q["kind"] == "asymmetric"]
@@ -725,11 +711,7 @@ def plot(data, outdir) -> list[Path]:
                 ax.legend(loc="upper right", fontsize=7)
                 fig.colorbar(im, ax=ax, label="fraction predicted with clean label")
         fig.suptitle(r"Theorem 4.5 phase diagrams ($\delta=\xi=0$, ridge $\beta$=" + f"{data.get('flip_beta', 0):g})")
-        fig.tight_layout()
-        path = outdir / "head_phase_diagrams.png"
-        fig.savefig(path, dpi=130)
-        plt.close(fig)
-        paths.append(path)
+        paths.append(plotting.save(fig, outdir / "head_phase_diagrams.png"))
     if "gd" in data:
         gd = data["gd"]
         steps = np.maximum(np.asarray(gd["steps"]), 0.5)
@@ -745,11 +727,7 @@ def plot(data, outdir) -> list[Path]:
             ax.set_title(f"{loss.upper()} head, $\\beta$=0, $\\alpha$={gd['alpha']:.2f}")
         axes[0].set_ylabel("training accuracy")
         axes[1].legend(fontsize=7, loc="lower left")
-        fig.tight_layout()
-        path = outdir / "head_gd_dynamics.png"
-        fig.savefig(path, dpi=130)
-        plt.close(fig)
-        paths.append(path)
+        paths.append(plotting.save(fig, outdir / "head_gd_dynamics.png"))
     if "contrast" in data:
         con = data["contrast"]
         fig, ax = plt.subplots(figsize=(6, 4))
@@ -761,9 +739,5 @@ def plot(data, outdir) -> list[Path]:
         ax.set_ylabel("fraction of training points")
         ax.set_title(f"Ridge head, symmetric flips $\\alpha$={con['alpha']:.2f}, n={con['n']}, p={con['p']}")
         ax.legend(fontsize=7)
-        fig.tight_layout()
-        path = outdir / "head_contrast_beta.png"
-        fig.savefig(path, dpi=130)
-        plt.close(fig)
-        paths.append(path)
+        paths.append(plotting.save(fig, outdir / "head_contrast_beta.png"))
     return paths

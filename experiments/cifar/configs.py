@@ -120,6 +120,12 @@ def _check_common(cfg) -> None:
 _PAPER_PRETRAIN = PretrainConfig()
 _PAPER_TRAIN = TrainConfig()
 
+# Network and data sizes shared by a preset's pre-training and its training on noisy labels.
+_SIZES = {
+    "cpu": dict(preset="cpu", arch="resnet32", train_limit=4_000, test_limit=1_000),
+    "smoke": dict(preset="smoke", arch="tiny", train_limit=256, test_limit=128, epochs=2, batch_size=32),
+}
+
 _PRETRAIN = {
     "paper": _PAPER_PRETRAIN,
     # One H200, 15 minutes with `train --preset gpu15`: ResNet-32 on all 50k images, batch 512 to
@@ -129,27 +135,8 @@ _PRETRAIN = {
     ),
     # Sized for 2 CPU cores: ~80 s per epoch at ~50 SimCLR images/s with the hybrid convolution
     # (clspec bench simclr), so 12 epochs take ~16 min; pretrain + probe stay under 30 min.
-    "cpu": dataclasses.replace(
-        _PAPER_PRETRAIN,
-        preset="cpu",
-        arch="resnet32",
-        train_limit=4_000,
-        test_limit=1_000,
-        epochs=12,
-        knn_k=20,
-        knn_train=1_000,
-    ),
-    "smoke": dataclasses.replace(
-        _PAPER_PRETRAIN,
-        preset="smoke",
-        arch="tiny",
-        train_limit=256,
-        test_limit=128,
-        epochs=2,
-        batch_size=32,
-        knn_k=20,
-        knn_train=256,
-    ),
+    "cpu": dataclasses.replace(_PAPER_PRETRAIN, **_SIZES["cpu"], epochs=12, knn_k=20, knn_train=1_000),
+    "smoke": dataclasses.replace(_PAPER_PRETRAIN, **_SIZES["smoke"], knn_k=20, knn_train=256),
 }
 
 _TRAIN = {
@@ -157,24 +144,8 @@ _TRAIN = {
     "gpu15": dataclasses.replace(_PAPER_TRAIN, preset="gpu15", epochs=40, eval_train_limit=10_000),
     # The linear probe of Fig. 1 (100 epochs on frozen features): the features are computed once,
     # so this takes ~1.7 min on 2 CPU cores; `--mode finetune` costs ~2 min per epoch there.
-    "cpu": dataclasses.replace(
-        _PAPER_TRAIN,
-        preset="cpu",
-        arch="resnet32",
-        mode="probe",
-        train_limit=4_000,
-        test_limit=1_000,
-        epochs=100,
-    ),
-    "smoke": dataclasses.replace(
-        _PAPER_TRAIN,
-        preset="smoke",
-        arch="tiny",
-        train_limit=256,
-        test_limit=128,
-        epochs=2,
-        batch_size=32,
-    ),
+    "cpu": dataclasses.replace(_PAPER_TRAIN, **_SIZES["cpu"], mode="probe", epochs=100),
+    "smoke": dataclasses.replace(_PAPER_TRAIN, **_SIZES["smoke"]),
 }
 
 
