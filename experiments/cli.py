@@ -61,7 +61,10 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
-    args = parser.parse_args(argv)
+    try:
+        args = parser.parse_args(argv)
+    except SystemExit as stop:  # --help, or a bad option (argparse printed its one line)
+        return int(stop.code or 0)
     if getattr(args, "func", None) is None:
         parser.print_help()
         return 2

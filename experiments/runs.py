@@ -73,13 +73,31 @@ def _temp_beside(path: Path) -> tuple[int, str]:
     return fd, tmp
 
 
+def _keep_as(path: Path, previous: Path) -> None:
+    """Make ``previous`` a copy of ``path`` atomically (a hard link where the file system has them)."""
+    fd, tmp = _temp_beside(previous)
+    os.close(fd)
+    os.unlink(tmp)
+    try:
+        try:
+            os.link(path, tmp)
+        except OSError:
+            shutil.copy2(path, tmp)
+        os.replace(tmp, previous)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(tmp)
+        raise
+
+
 @contextlib.contextmanager
-def atomic_writer(path: Path | str):
+def atomic_writer(path: Path | str, keep_previous: Path | str | None = None):
     """Open a temporary file beside ``path`` for binary writing; on success it replaces ``path``.
 
     Readers see the old file or the new one, never a torn one; on an exception (or an
     interruption) the temporary file is removed and ``path`` is left as it was. A failed write
-    (``ENOSPC``...) raises ``OSError`` naming ``path``.
+    (``ENOSPC``...) raises ``OSError`` naming ``path``. With ``keep_previous``, the file that is
+    replaced stays there (the last good checkpoint, say); at every moment ``path`` is a whole file.
     """
     path = Path(path)
     fd, tmp = _temp_beside(path)
@@ -89,6 +107,8 @@ def atomic_writer(path: Path | str):
                 yield f
                 f.flush()
                 os.fsync(f.fileno())
+            if keep_previous is not None and path.exists():
+                _keep_as(path, Path(keep_previous))
             os.replace(tmp, path)
         except OSError as err:
             raise _named_oserror(err, path) from err
@@ -98,9 +118,9 @@ def atomic_writer(path: Path | str):
         raise
 
 
-def atomic_write_bytes(path: Path | str, data: bytes) -> None:
+def atomic_write_bytes(path: Path | str, data: bytes, keep_previous: Path | str | None = None) -> None:
     """Write ``data`` to ``path`` atomically (see :func:`atomic_writer`)."""
-    with atomic_writer(path) as f:
+    with atomic_writer(path, keep_previous) as f:
         f.write(data)
 
 

@@ -3,7 +3,8 @@
 Decoding the 60,000 JPEGs of the shared CIFAR-10 copy takes tens of seconds, so the decoded arrays
 of every split are kept as one ``.npz`` in :func:`cache_dir`. The key is the sha256 of the source's
 *content* (an archive's bytes; a folder's file names and bytes), so a copy, a rename or a ``touch``
-of the same data reuses the entry and changed data gets a new one. The cache is bounded by
+of the same data reuses the entry and changed data gets a new one (an archive's hash is remembered
+by path, size, mtime and inode, so a warm load does not re-read it). The cache is bounded by
 ``$CLSPEC_CACHE_MAX_MB`` (default :data:`DEFAULT_MAX_MB`): after a write the least recently used
 entries are removed until it fits. ``clspec cache list`` shows the entries, ``clspec cache clear``
 removes them.
@@ -12,6 +13,7 @@ removes them.
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 import sys
 import time
@@ -19,12 +21,13 @@ from pathlib import Path
 
 import numpy as np
 
-from experiments.runs import atomic_writer
+from experiments.runs import atomic_write_text, atomic_writer
 
 CACHE_VERSION = 2  # 2: keyed by content (1 was keyed by size and mtime)
 DEFAULT_MAX_MB = 4096  # about 20 decoded CIFAR-sized datasets
 _PREFIX = "folder-"
-_memo: dict[tuple, str] = {}
+_memo: dict[str, str] = {}
+_INDEXED_BYTES = 1 << 20  # archives at least this big have their hash remembered on disk
 
 
 def cache_dir() -> Path:
@@ -51,18 +54,45 @@ def _file_sha256(path: Path) -> str:
     return h.hexdigest()
 
 
+_INDEX = "sha256-index.json"
+_INDEX_MAX = 512
+
+
+def _index_file() -> Path:
+    return cache_dir() / _INDEX
+
+
+def _read_index() -> dict:
+    try:
+        data = json.loads(_index_file().read_text())
+        return data if isinstance(data, dict) else {}
+    except (OSError, ValueError):
+        return {}
+
+
 def source_sha256(path: Path | str, names: list[str] | None = None) -> str:
     """sha256 of a dataset's content: a file's bytes, or a folder's sorted relative names and bytes.
 
-    Remembered within the process per (path, size, mtime) of each file, so the train and the test
-    split of one run hash the source once.
+    Remembered per (path, size, mtime, inode) of each archive, in the process and in
+    ``sha256-index.json`` of the cache folder, so a warm load does not re-read a 185 MB archive;
+    a copy, or a changed file, is hashed again (once).
     """
     path = Path(path)
     if path.is_file():
         st = path.stat()
-        memo = (str(path.resolve()), st.st_size, st.st_mtime_ns, st.st_ino)
+        memo = f"{path.resolve()}|{st.st_size}|{st.st_mtime_ns}|{st.st_ino}"
         if memo not in _memo:
-            _memo[memo] = _file_sha256(path)
+            index = _read_index() if st.st_size >= _INDEXED_BYTES else {}
+            if memo in index:
+                _memo[memo] = index[memo]
+            else:
+                _memo[memo] = _file_sha256(path)
+                if st.st_size >= _INDEXED_BYTES:
+                    index[memo] = _memo[memo]
+                    try:
+                        atomic_write_text(_index_file(), json.dumps(dict(list(index.items())[-_INDEX_MAX:])))
+                    except OSError:
+                        pass  # a read-only cache still works, it just hashes again
         return _memo[memo]
     if names is None:
         names = sorted(
@@ -169,7 +199,9 @@ def clear() -> list[Path]:
     if not root.is_dir():
         return []
     removed = []
-    for f in [*root.glob(f"{_PREFIX}*.npz"), *root.glob(f".{_PREFIX}*.tmp")]:
+    for f in [*root.glob(f"{_PREFIX}*.npz"), *root.glob(f".{_PREFIX}*.tmp"), root / _INDEX]:
+        if not f.exists():
+            continue
         f.unlink(missing_ok=True)
         removed.append(f)
     return removed

@@ -27,6 +27,7 @@ class Dataset:
     classes: tuple[str, ...]
     source: str
     indices: np.ndarray | None = None  # (N,) int64 positions in the full split
+    identity: dict | None = None  # what runs record about the source (experiments.cifar.data.data_identity)
 
     def __post_init__(self):
         n = len(self.labels)
