@@ -66,6 +66,11 @@ def _named_oserror(err: OSError, path: Path | str) -> OSError:
     return type(err)(code, f"cannot write {path}: {err.strerror or err}")
 
 
+def _write(f, data: bytes, path: Path) -> None:
+    """Every file clspec writes goes through here (one seam for the fault-injection tests)."""
+    f.write(data)
+
+
 def _temp_beside(path: Path) -> tuple[int, str]:
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
@@ -121,7 +126,7 @@ def atomic_writer(path: Path | str, keep_previous: Path | str | None = None):
 def atomic_write_bytes(path: Path | str, data: bytes, keep_previous: Path | str | None = None) -> None:
     """Write ``data`` to ``path`` atomically (see :func:`atomic_writer`)."""
     with atomic_writer(path, keep_previous) as f:
-        f.write(data)
+        _write(f, data, Path(path))
 
 
 def atomic_write_text(path: Path | str, text: str) -> None:
@@ -186,21 +191,23 @@ def write_index(out: Path | str, files: dict[str, str], title: str | None = None
     atomic_write_text(out / "README.md", "\n".join(lines) + "\n")
 
 
-def check_writable_dir(path: Path | str, option: str) -> Path:
+def check_writable_dir(path: Path | str, option: str, shown: Path | str | None = None) -> Path:
     """Refuse, before any work, an output folder that cannot be created or written.
 
     Creates nothing: ``path`` must be a writable folder, or not exist below a writable folder.
+    The message names ``option`` and ``shown`` (default ``path``).
     """
     path = Path(path)
+    shown = path if shown is None else shown
     probe = path
     while not probe.exists():
         if probe.parent == probe:
             break
         probe = probe.parent
     if probe.exists() and not probe.is_dir():
-        raise NotADirectoryError(f"{option} {path}: {probe} is not a folder")
+        raise NotADirectoryError(f"{option} {shown}: {probe} is not a folder")
     if not os.access(probe, os.W_OK | os.X_OK):
-        raise PermissionError(f"{option} {path}: {probe} is not writable")
+        raise PermissionError(f"{option} {shown}: {probe} is not writable")
     return path
 
 
@@ -209,7 +216,7 @@ def check_writable_file(path: Path | str, option: str) -> Path:
     path = Path(path)
     if path.is_dir():
         raise IsADirectoryError(f"{option} {path} is a folder; expected a file name")
-    check_writable_dir(path.parent, option)
+    check_writable_dir(path.parent, option, shown=path)
     if path.exists() and not os.access(path, os.W_OK):
         raise PermissionError(f"{option} {path} is not writable")
     return path
@@ -250,7 +257,7 @@ class OutputSet:
         staged = self.stage(path)
         try:
             with open(staged, "wb") as f:
-                f.write(data)
+                _write(f, data, Path(path))
                 f.flush()
                 os.fsync(f.fileno())
         except OSError as err:

@@ -386,6 +386,9 @@ class _Loop:
             if meta.get("seed") != self.cfg.seed:
                 raise ValueError(f"--resume: checkpoint {self.path} has seed {meta.get('seed')}, got {self.cfg.seed}")
             self._check_data(meta.get("data"))
+            if _is_writer():  # temporary files of a write that was killed
+                for stale in self.out.glob(".*.tmp"):
+                    stale.unlink(missing_ok=True)
             self.start_epoch = int(meta["epoch"])
             self.changes = list(meta.get("changes", []))
             self._check_settings(meta.get("config", {}))
