@@ -79,7 +79,7 @@ def add_parser(subparsers) -> None:
                         "points, 200 sub-classes, matrix-free)")
     p.add_argument("--out", default=None, metavar="DIR",
                    help="folder for config.json, env.json, metrics.json (default: results/verify-PRESET under the "
-                        "current folder, or under $CLSPEC_RESULTS)")
+                        "current folder, or under $CLSPEC_RESULTS; -seedN for another seed, -only-MODULES for --only)")
     p.add_argument("--figures", default=None, metavar="DIR",
                    help="folder for the PNGs (default: the project's figures/ for a full run of the ledger's preset, "
                         "else OUT/figures)")
@@ -197,6 +197,15 @@ def _destinations(args, full: bool, out: Path) -> tuple[Path, Path, bool, str | 
     return ledger, figures, official, note
 
 
+def default_out(preset: str, seed: int, modules=None) -> Path:
+    """``results/verify-PRESET``, with ``-seedN`` for another seed and ``-only-A+B`` for a partial run,
+    so that no run replaces the results of a different one."""
+    name = f"verify-{preset}" + (f"-seed{seed}" if seed else "")
+    if modules is not None:
+        name += "-only-" + "+".join(m.__name__.rsplit(".", 1)[-1] for m in modules)
+    return runs.results_dir() / name
+
+
 def _check_outputs(out: Path, figures: Path, ledger: Path) -> None:
     runs.check_writable_dir(out, "--out")
     runs.check_writable_dir(figures, "--figures")
@@ -219,7 +228,7 @@ def main(args: argparse.Namespace) -> int:
     if args.replot is not None:
         return _replot(Path(args.replot), args)
 
-    out = Path(args.out) if args.out else runs.results_dir() / f"verify-{args.preset}"
+    out = Path(args.out) if args.out else default_out(args.preset, args.seed, None if full else modules)
     ledger, figures_dir, official, note = _destinations(args, full, out)
     _check_outputs(out, figures_dir, ledger)
     if note:

@@ -298,6 +298,7 @@ def test_resume_refuses_changed_settings_and_records_new_epochs(tmp_path, folder
     # Without --preset or --data: the run's own settings; the new --epochs is recorded.
     code, _, err = run(["cifar", "pretrain", "--out", str(out), "--resume", "--epochs", "2", "--no-progress"], capsys)
     assert code == 0, err
+    assert "s per step (measured over steps 2-" in err and "for the 1 epochs left" in err  # the time estimate
     config = json.loads((out / "config.json").read_text())
     assert config["epochs"] == 2 and config["preset"] == "smoke"
     assert config["changes"] == [{"after_epoch": 1, "setting": "epochs", "from": 1, "to": 2}]

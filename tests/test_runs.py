@@ -89,3 +89,11 @@ def test_typed_options_accept_their_range_only(parse, good, bad):
             parse(text)
     with pytest.raises(ValueError, match="--x "):
         argtypes.check("--x", bad[0], parse)
+
+
+def test_bench_checks_its_output_before_benchmarking(capsys):
+    from experiments.cli import main
+
+    assert main(["bench", "simclr", "--out", "/dev/null/x.json"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err == ["clspec bench simclr: error: --out /dev/null/x.json: /dev/null is not a folder"]
