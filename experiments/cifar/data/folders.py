@@ -7,9 +7,10 @@ index); otherwise by class, then file name. Images whose size differs from the s
 (or from ``size=``) are resized (bilinear). Helper processes decode in parallel; the decoded arrays
 of every split go to the cache (:mod:`experiments.cifar.data.cache`).
 
-Whole load path of the shared copy (``python -m experiments.cifar.data``): a warm load hashes the
-archive and reads the cache; a cold one reads the archive once with :mod:`tarfile` while the
-helpers decode, so the reader's speed is hidden behind decoding (measured numbers in the README).
+Whole load path of the shared copy (``python -m experiments.cifar.data``): a warm load looks up the
+archive's content hash (remembered by path, size, mtime and inode) and reads the cache; a cold one
+reads the archive once with :mod:`tarfile` while the helpers decode (measured in
+:func:`experiments.cifar.data.formats._tar_files`).
 """
 
 from __future__ import annotations
