@@ -131,6 +131,7 @@ def test_bad_input_is_one_line_and_exit_2(extra, words, folder, capsys, tmp_path
         (["--projection-dim", "0"], "argument --projection-dim: must be >= 1, got 0"),
         (["--seed", "-1"], "argument --seed: must be in [0, 4294967295], got -1"),
         (["--resume"], "--resume: no checkpoint at"),
+        (["--out", "/dev/null/run"], "--out /dev/null/run: /dev/null is not a folder"),  # before loading data
     ],
 )
 def test_pretrain_refuses_impossible_values_before_writing(extra, words, folder, capsys, tmp_path, monkeypatch):
