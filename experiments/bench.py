@@ -36,8 +36,8 @@ def add_parser(subparsers) -> None:
     p.add_argument("--batch", type=int, default=128, help="images per step (2x views); default 128")
     p.add_argument("--image-size", type=int, default=32, help="image height = width; default 32")
     p.add_argument("--steps", type=int, default=3, help="timed steps per configuration; default 3")
-    p.add_argument("--conv-impl", default="auto", choices=("auto", "lax", "shiftdot", "hybrid"),
-                   help="formulation to compare with lax (default: auto)")
+    p.add_argument("--conv-impl", default="auto",
+                   help="formulation to compare with lax: auto, lax, shiftdot or hybrid (default: auto)")
     p.add_argument("--matmul-size", type=int, default=2048, help="n of the n^3 matmul rate; default 2048")
     p.add_argument("--no-stages", action="store_true", help="skip the per-stage table")
     p.add_argument("--out", default=str(DEFAULT_OUT), help=f"JSON file or folder; default {DEFAULT_OUT}")
