@@ -403,8 +403,10 @@ def test_cache_is_bounded_and_can_be_listed_and_cleared(folder_files, tmp_path, 
     load_dataset(other, "train")
     left = cache.entries()
     assert [e["source"] for e in left] == [str(other)]  # the older one was evicted, the new one kept
+    legacy = tmp_path / "cache" / "cifar10-jpg.tar.gz-0123456789abcdef01234567.npz"  # keyed by mtime (v1)
+    legacy.write_bytes(entry["file"].read_bytes() if entry["file"].exists() else b"")
     assert main(["cache", "list"]) == 0
-    assert "1 entries" in capsys.readouterr().out
+    assert "2 entries" in capsys.readouterr().out
     assert main(["cache", "clear"]) == 0
     assert cache.entries() == []
 

@@ -160,14 +160,14 @@ def entries() -> list[dict]:
     if not root.is_dir():
         return []
     out = []
-    for f in root.glob(f"{_PREFIX}*.npz"):
+    for f in root.glob("*.npz"):  # entries of older clspec versions too (keyed by mtime, named <archive>-<key>.npz)
         try:
             st = f.stat()
         except FileNotFoundError:
             continue
         try:
             with np.load(f, allow_pickle=False) as z:
-                source = str(z["source"]) if "source" in z.files else "?"
+                source = str(z["source"]) if "source" in z.files else "an entry of an older clspec version"
         except Exception:  # noqa: BLE001 - a damaged entry is still listed (and cleared)
             source = "unreadable"
         out.append({"file": f, "bytes": st.st_size, "used": st.st_mtime, "source": source})
@@ -199,7 +199,7 @@ def clear() -> list[Path]:
     if not root.is_dir():
         return []
     removed = []
-    for f in [*root.glob(f"{_PREFIX}*.npz"), *root.glob(f".{_PREFIX}*.tmp"), root / _INDEX]:
+    for f in [*root.glob("*.npz"), *root.glob(f".{_PREFIX}*.tmp"), root / _INDEX]:
         if not f.exists():
             continue
         f.unlink(missing_ok=True)
