@@ -31,11 +31,13 @@ def add_parser(subparsers) -> None:
     parser = subparsers.add_parser("bench", help="benchmarks of the CIFAR pipeline on this machine")
     sub = parser.add_subparsers(dest="bench", metavar="BENCH")
     p = sub.add_parser("simclr", help="images/s, FLOP/s and per-stage times of the SimCLR step")
-    p.add_argument("--arch", default="resnet32", help="encoder (resnet32, resnet18, tiny); default resnet32")
+    p.add_argument("--arch", default="resnet32", choices=("resnet32", "resnet18", "tiny"),
+                   help="encoder (default: resnet32)")
     p.add_argument("--batch", type=int, default=128, help="images per step (2x views); default 128")
     p.add_argument("--image-size", type=int, default=32, help="image height = width; default 32")
     p.add_argument("--steps", type=int, default=3, help="timed steps per configuration; default 3")
-    p.add_argument("--conv-impl", default="auto", help="formulation to compare with lax (default auto)")
+    p.add_argument("--conv-impl", default="auto",
+                   help="formulation to compare with lax: auto, lax, shiftdot or hybrid (default: auto)")
     p.add_argument("--matmul-size", type=int, default=2048, help="n of the n^3 matmul rate; default 2048")
     p.add_argument("--no-stages", action="store_true", help="skip the per-stage table")
     p.add_argument("--out", default=str(DEFAULT_OUT), help=f"JSON file or folder; default {DEFAULT_OUT}")
@@ -219,6 +221,9 @@ def run_simclr(args) -> int:
         raise ValueError(f"--matmul-size must be >= 16, got {args.matmul_size}")
     if args.image_size < 8:
         raise ValueError(f"--image-size must be >= 8, got {args.image_size}")
+    from experiments.runs import check_writable_file
+
+    check_writable_file(_out_path(args.out), "--out")  # before the benchmark, whose result would be lost
     from experiments.cifar.conv import resolve_impl
 
     fast_impl = resolve_impl(args.conv_impl)

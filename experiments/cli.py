@@ -4,12 +4,17 @@ Each job lives in its own module, which exposes ``add_parser(subparsers)``; the
 parser it adds sets ``func`` to a callable taking the parsed arguments and
 returning an exit status. Bad input anywhere in a job raises ``ValueError`` (or
 ``OSError``, e.g. a missing or unwritable path) with a message that names it; ``main`` prints it
-as one line and exits with status 2. Set ``CLSPEC_DEBUG=1`` to see the traceback.
+as one line, prefixed with the full command (``clspec cifar pretrain: error: ...``), and exits
+with status 2. A run that fails on the way (a full disk, an I/O error) is one line naming the
+path, exit status 1: the inputs were fine, the outputs written before are kept as they were.
+Numeric options use the typed parsers of :mod:`experiments.argtypes`.
+Set ``CLSPEC_DEBUG=1`` to see the traceback.
 """
 
 from __future__ import annotations
 
 import argparse
+import errno
 import importlib
 import os
 import sys
@@ -19,7 +24,11 @@ SUBCOMMANDS = (
     "experiments.verify",
     "experiments.cifar.cli",
     "experiments.bench",
+    "experiments.cifar.data.cache",
 )
+
+# OSErrors of a run that failed on the way (exit 1); every other OSError is a bad path (exit 2).
+RUN_FAILURES = frozenset({errno.ENOSPC, errno.EDQUOT, errno.EIO, errno.EFBIG})
 
 
 class _Parser(argparse.ArgumentParser):
@@ -27,6 +36,12 @@ class _Parser(argparse.ArgumentParser):
 
     def error(self, message):  # noqa: D401 - argparse API
         self.exit(2, f"{self.prog}: error: {message}\n")
+
+    def parse_known_args(self, args=None, namespace=None):
+        ns, rest = super().parse_known_args(args, namespace)
+        if not getattr(ns, "prog", None):  # the innermost sub-command sets it first
+            ns.prog = self.prog
+        return ns, rest
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -46,20 +61,24 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
-    args = parser.parse_args(argv)
+    try:
+        args = parser.parse_args(argv)
+    except SystemExit as stop:  # --help, or a bad option (argparse printed its one line)
+        return int(stop.code or 0)
     if getattr(args, "func", None) is None:
         parser.print_help()
         return 2
+    prog = getattr(args, "prog", None) or f"clspec {args.command}"
     try:
         return int(args.func(args) or 0)
     except (ValueError, OSError) as err:  # bad input: a value, a path that is missing or unwritable
         if os.environ.get("CLSPEC_DEBUG"):
             raise
         message = str(err).splitlines()[0] if str(err) else type(err).__name__
-        print(f"clspec {args.command}: error: {message}", file=sys.stderr)
-        return 2
+        print(f"{prog}: error: {message}", file=sys.stderr)
+        return 1 if isinstance(err, OSError) and err.errno in RUN_FAILURES else 2
     except KeyboardInterrupt:
-        print(f"clspec {args.command}: interrupted", file=sys.stderr)
+        print(f"{prog}: interrupted", file=sys.stderr)
         return 130
 
 

@@ -94,16 +94,66 @@ def test_smoke_pretrain_then_train_end_to_end(tmp_path, folder, capsys, monkeypa
         (["--data", "/nonexistent/cifar.tar.gz"], "does not exist"),
         (["--init", "/nonexistent/checkpoint.msgpack"], "does not exist"),
         (["--mode", "probe", "--resume", "--out", "/nonexistent/run"], "no checkpoint"),
-        (["--arch", "resnet50"], "arch must be one of"),
-        (["--epochs", "0"], "epochs must be >= 1"),
+        (["--arch", "resnet50"], "argument --arch: invalid choice: 'resnet50'"),
+        (["--epochs", "0"], "argument --epochs: must be >= 1, got 0"),
+        (["--eval-train-limit", "-1"], "argument --eval-train-limit: must be >= 1, got -1"),
+        (["--seed", "99999999999999999999999"], "argument --seed: must be in [0, 4294967295]"),
+        (["--seed", "-1"], "argument --seed: must be in [0, 4294967295], got -1"),
+        (["--lr", "nan"], "argument --lr: must be a finite number"),
+        (["--momentum", "1"], "argument --momentum: must be in [0.0, 1.0)"),
+        (["--batch-size", "1"], "argument --batch-size: must be >= 2"),
+        (["--init", "."], "is a folder without checkpoint.msgpack"),
+        (["--noise", "human:aggre", "--human", "."], "--human . is a folder"),
+        (["--noise", "asym:0.4"], "asym noise: the CIFAR-10 map needs classes airplane"),
+        (["--noise", "sym:0.4", "--asym-map", "x.json"], "--asym-map is for asym:RATE noise"),
+        (["--out", "/dev/null/run"], "--out /dev/null/run: /dev/null is not a folder"),
+        (["--process-id", "2", "--num-processes", "2"], "--process-id must be in [0, --num-processes=2)"),
     ],
 )
-def test_bad_input_is_one_line_and_exit_2(extra, words, folder, capsys):
+def test_bad_input_is_one_line_and_exit_2(extra, words, folder, capsys, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
     argv = ["cifar", "train", "--preset", "smoke", "--data", str(folder), "--init", "random", "--no-progress"]
     code, out, err = run(argv + extra, capsys)
     assert code == 2
     lines = err.strip().splitlines()
-    assert len(lines) == 1 and lines[0].startswith("clspec cifar: error:") and words in lines[0], err
+    assert len(lines) == 1 and lines[0].startswith("clspec cifar train: error:") and words in lines[0], err
+    assert [p for p in tmp_path.iterdir() if p.name != "cache"] == []  # nothing written: no config.json, env.json...
+
+
+@pytest.mark.parametrize(
+    "extra, words",
+    [
+        (["--temperature", "inf"], "argument --temperature: must be a finite number, got 'inf'"),
+        (["--temperature", "0"], "argument --temperature: must be > 0.0, got 0"),
+        (["--knn-train", "-5"], "argument --knn-train: must be >= 1, got -5"),
+        (["--knn-k", "100000"], "--knn-k must be <= --knn-train (256, the k-NN memory bank), got 100000"),
+        (["--knn-k", "200", "--knn-train", "1000"], "--knn-k must be <= the k-NN memory bank (80 training images)"),
+        (["--projection-dim", "0"], "argument --projection-dim: must be >= 1, got 0"),
+        (["--seed", "-1"], "argument --seed: must be in [0, 4294967295], got -1"),
+        (["--resume"], "--resume: no checkpoint at"),
+        (["--out", "/dev/null/run"], "--out /dev/null/run: /dev/null is not a folder"),  # before loading data
+    ],
+)
+def test_pretrain_refuses_impossible_values_before_writing(extra, words, folder, capsys, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    argv = ["cifar", "pretrain", "--preset", "smoke", "--data", str(folder), "--no-progress", "--out", "run"]
+    code, out, err = run(argv + extra, capsys)
+    lines = err.strip().splitlines()
+    assert code == 2 and len(lines) == 1, err
+    assert lines[0].startswith("clspec cifar pretrain: error:") and words in lines[0], err
+    assert not (tmp_path / "run").exists()
+
+
+def test_help_gives_every_default_and_choice(capsys):
+    for job in ("pretrain", "train"):
+        assert main(["cifar", job, "--help"]) == 0
+        text = " ".join(capsys.readouterr().out.split())
+        assert "Preset cost here" in text and "about 10 days" in text or job == "train"
+        for option in ("--epochs", "--lr", "--weight-decay", "--seed", "--batch-size"):
+            assert option in text
+        assert "default per preset: smoke" in text
+        assert "{resnet32,resnet18,tiny}" in text  # --arch lists its choices
+        assert text.count("(default") >= 15
 
 
 def test_checkpoint_of_another_architecture_exits_2(tmp_path, folder, capsys):
@@ -159,3 +209,98 @@ def test_sigkill_then_resume_matches_an_uninterrupted_run(tmp_path, folder):
     resumed = subprocess.run(base + ["--out", str(killed), "--resume"], env=env, capture_output=True, text=True)
     assert resumed.returncode == 0, resumed.stderr
     assert _epochs(killed) == _epochs(tmp_path / "full")
+
+
+# ----------------------------------------------------------------------------- a checkpoint knows its data
+
+
+def _other_folder(folder, tmp_path):
+    """The same classes and layout as ``folder`` with other pixels: another dataset."""
+    import shutil
+
+    other = tmp_path / "other"
+    shutil.copytree(folder, other)
+    first = sorted((other / "train").rglob("*.png"))[0]
+    Image.fromarray(np.zeros((32, 32, 3), np.uint8)).save(first)
+    return other
+
+
+def test_init_pretrained_on_other_data_is_refused_unless_allowed(tmp_path, folder, capsys):
+    pre = tmp_path / "pre"
+    code, _, err = run(["cifar", "pretrain", "--preset", "smoke", "--data", str(folder), "--epochs", "1",
+                        "--out", str(pre), "--no-progress"], capsys)
+    assert code == 0, err
+    config = json.loads((pre / "config.json").read_text())
+    assert config["dataset"]["sha256"] and config["dataset"]["classes"] == CLASSES  # not "data": null
+    assert config["dataset"]["train_images"] == 80
+    assert "README.md" in {p.name for p in pre.iterdir()}
+    other = _other_folder(folder, tmp_path)
+    base = ["cifar", "train", "--preset", "smoke", "--data", str(other), "--init", str(pre), "--epochs", "1",
+            "--noise", "sym:0.5", "--no-progress"]
+    code, _, err = run(base + ["--out", str(tmp_path / "t1")], capsys)
+    lines = err.strip().splitlines()
+    assert code == 2 and len(lines) == 1, err
+    assert "was pre-trained on" in lines[0] and "sha256 differ" in lines[0] and "--allow-other-data" in lines[0]
+    assert not (tmp_path / "t1").exists()
+    code, _, err = run(base + ["--out", str(tmp_path / "t2"), "--allow-other-data"], capsys)
+    assert code == 0, err
+    # The same data under another path is the same data.
+    import shutil
+
+    copy = tmp_path / "copy"
+    shutil.copytree(folder, copy)
+    code, _, err = run(base[:4] + ["--data", str(copy)] + base[6:] + ["--out", str(tmp_path / "t3")], capsys)
+    assert code == 0, err
+
+
+def test_a_checkpoint_from_before_the_record_loads_with_one_warning(tmp_path, folder, capsys):
+    from flax import serialization
+
+    from experiments.cifar import checkpoint as ckpt
+
+    pre = tmp_path / "pre"
+    assert run(["cifar", "pretrain", "--preset", "smoke", "--data", str(folder), "--epochs", "1", "--out", str(pre),
+                "--no-progress"], capsys)[0] == 0
+    state, meta = ckpt.load_raw(pre)
+    meta.pop("data"), meta.pop("changes")
+    legacy = tmp_path / "legacy" / "checkpoint.msgpack"  # the layout today's code wrote: no checksum, no data
+    legacy.parent.mkdir()
+    legacy.write_bytes(serialization.msgpack_serialize({"state": state, "meta": json.dumps(meta)}))
+    code, _, err = run(["cifar", "train", "--preset", "smoke", "--data", str(folder), "--init", str(legacy.parent),
+                        "--epochs", "1", "--out", str(tmp_path / "t"), "--no-progress"], capsys)
+    assert code == 0, err
+    warnings = [line for line in err.splitlines() if line.startswith("warning:")]
+    assert len(warnings) == 2 and all("predates" in w for w in warnings)  # checksum, data identity
+
+
+@pytest.mark.skipif(not __import__("os").path.exists("/work/ckpt/pretrain-cpu/checkpoint.msgpack"),
+                    reason="the shared cpu-preset checkpoint is not on this machine")
+def test_the_shared_cpu_checkpoint_still_loads(capsys):
+    from experiments.cifar import checkpoint as ckpt
+
+    state, meta = ckpt.load_raw("/work/ckpt/pretrain-cpu/checkpoint.msgpack")
+    assert meta["kind"] == "pretrain" and meta["arch"] == "resnet32" and "encoder" in state["params"]
+    assert "predates the checksum" in capsys.readouterr().err
+
+
+# ----------------------------------------------------------------------------- resume with changed settings
+
+
+def test_resume_refuses_changed_settings_and_records_new_epochs(tmp_path, folder, capsys):
+    out = tmp_path / "run"
+    assert run(["cifar", "pretrain", "--preset", "smoke", "--data", str(folder), "--epochs", "1", "--out", str(out),
+                "--no-progress"], capsys)[0] == 0
+    before = (out / "checkpoint.msgpack").read_bytes()
+    code, _, err = run(["cifar", "pretrain", "--out", str(out), "--resume", "--epochs", "2", "--lr", "0.1",
+                        "--no-progress"], capsys)
+    lines = err.strip().splitlines()
+    assert code == 2 and "lr 0.0003 -> 0.1" in lines[-1] and "would change the result" in lines[-1], err
+    assert (out / "checkpoint.msgpack").read_bytes() == before
+    # Without --preset or --data: the run's own settings; the new --epochs is recorded.
+    code, _, err = run(["cifar", "pretrain", "--out", str(out), "--resume", "--epochs", "2", "--no-progress"], capsys)
+    assert code == 0, err
+    assert "s per step (measured over steps 2-" in err and "for the 1 epochs left" in err  # the time estimate
+    config = json.loads((out / "config.json").read_text())
+    assert config["epochs"] == 2 and config["preset"] == "smoke"
+    assert config["changes"] == [{"after_epoch": 1, "setting": "epochs", "from": 1, "to": 2}]
+    assert len((out / "metrics.jsonl").read_text().splitlines()) == 2

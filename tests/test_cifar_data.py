@@ -357,32 +357,64 @@ def test_image_folder_limit_same_with_and_without_cache(folder_files):
         assert np.bincount(a.labels).tolist() == [2, 2, 2]
 
 
-def test_image_folder_cache_is_written_reused_and_invalidated(folder_files, tmp_path, monkeypatch):
+def test_image_folder_cache_is_keyed_by_content_reused_and_invalidated(folder_files, tmp_path, monkeypatch):
+    from experiments.cifar.data import folders
+
     root, _, tgz = folder_files
     archive = tmp_path / "copy.tar.gz"
     archive.write_bytes(tgz.read_bytes())
     first = load_dataset(archive, "train")
-    cached = list((tmp_path / "cache").glob("copy.tar.gz-*.npz"))
+    cached = list((tmp_path / "cache").glob("folder-*.npz"))
     assert len(cached) == 1
 
     def no_decoding(*args, **kwargs):
         raise AssertionError("decoded again although the cache is valid")
 
-    monkeypatch.setattr(cdata, "_Decoder", no_decoding)
+    monkeypatch.setattr(folders, "_Decoder", no_decoding)
     again = load_dataset(archive, "test")  # both splits come from the one cache file
     np.testing.assert_array_equal(load_dataset(archive, "train").images, first.images)
     assert len(again) == 6
     with pytest.raises(ValueError, match=r"split 'val' not in .*\['test', 'train'\]"):
         load_dataset(archive, "val")  # answered from the cache as well
-    os.utime(archive, ns=(1, 1))  # a changed source gets a new key
+    os.utime(archive, ns=(1, 1))  # same content, new mtime: still the same entry
+    second = tmp_path / "second copy.tar.gz"  # a copy of the same bytes: no second entry
+    second.write_bytes(archive.read_bytes())
+    load_dataset(second, "train")
+    assert list((tmp_path / "cache").glob("folder-*.npz")) == cached
+    changed = bytearray(archive.read_bytes())  # other content gets a new key
+    raw = __import__("gzip").decompress(bytes(changed))
+    archive.write_bytes(__import__("gzip").compress(raw + b"\0" * 1024))
     with pytest.raises(AssertionError, match="decoded again"):
         load_dataset(archive, "train")
+
+
+def test_cache_is_bounded_and_can_be_listed_and_cleared(folder_files, tmp_path, monkeypatch, capsys):
+    from experiments.cifar.data import cache
+    from experiments.cli import main
+
+    root, _, tgz = folder_files
+    load_dataset(tgz, "train")
+    (entry,) = cache.entries()
+    assert entry["source"] == str(tgz)
+    other = tmp_path / "other.tar.gz"
+    other.write_bytes(__import__("gzip").compress(__import__("gzip").decompress(tgz.read_bytes()) + b"\0" * 512))
+    os.utime(entry["file"], (1, 1))  # the first entry is the least recently used
+    monkeypatch.setenv("CLSPEC_CACHE_MAX_MB", str(entry["bytes"] * 1.5 / 2**20))  # room for one entry
+    load_dataset(other, "train")
+    left = cache.entries()
+    assert [e["source"] for e in left] == [str(other)]  # the older one was evicted, the new one kept
+    legacy = tmp_path / "cache" / "cifar10-jpg.tar.gz-0123456789abcdef01234567.npz"  # keyed by mtime (v1)
+    legacy.write_bytes(entry["file"].read_bytes() if entry["file"].exists() else b"")
+    assert main(["cache", "list"]) == 0
+    assert "2 entries" in capsys.readouterr().out
+    assert main(["cache", "clear"]) == 0
+    assert cache.entries() == []
 
 
 def test_image_folder_cache_survives_damage(folder_files, tmp_path):
     _, _, tgz = folder_files
     good = load_dataset(tgz, "train")
-    (cache,) = (tmp_path / "cache").glob("images.tar.gz-*.npz")
+    (cache,) = (tmp_path / "cache").glob("folder-*.npz")
     cache.write_bytes(b"not an npz")
     again = load_dataset(tgz, "train")  # rebuilt, not trusted
     np.testing.assert_array_equal(again.images, good.images)
@@ -391,7 +423,9 @@ def test_image_folder_cache_survives_damage(folder_files, tmp_path):
 def test_parallel_decoding_matches_serial(folder_files, monkeypatch):
     root, _, tgz = folder_files
     serial = load_dataset(tgz, "train", cache=False, workers=1)
-    monkeypatch.setattr(cdata, "_PARALLEL_MIN_IMAGES", 1)
+    from experiments.cifar.data import folders
+
+    monkeypatch.setattr(folders, "_PARALLEL_MIN_IMAGES", 1)
     monkeypatch.setattr(cdata._Decoder, "CHUNK", 3)
     remote_calls = []
     original = cdata._Decoder._remote
@@ -465,7 +499,7 @@ def test_tar_reader_errors(tmp_path, folder_files):
     raw.write_bytes(gzip.decompress(tgz.read_bytes()))
     cut = tmp_path / "cut.tar"
     cut.write_bytes(raw.read_bytes()[:1300])
-    with pytest.raises(ValueError, match="cut.tar: truncated archive"):
+    with pytest.raises(ValueError, match="cut.tar: truncated"):
         list(cdata._tar_files(cut, lambda n: True))
     bad = bytearray(raw.read_bytes())
     bad[0] ^= 0xFF  # the first header's name, so its checksum no longer matches

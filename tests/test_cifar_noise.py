@@ -315,3 +315,56 @@ def test_save_and_load_round_trip_and_tamper_detection(tmp_path):
 def test_bad_labels(clean, k, message):
     with pytest.raises(ValueError, match=message):
         make_noisy_labels(clean, "sym:0.2", num_classes=k, seed=0)
+
+
+# ----------------------------------------------------------------------------- asymmetric noise by class name
+
+
+def test_asym_noise_is_applied_by_class_name_not_index():
+    from experiments.cifar.data import CIFAR10_CLASSES
+    from experiments.cifar.noise import CIFAR10_ASYM_NAMES
+
+    rng = np.random.default_rng(0)
+    order = rng.permutation(10)
+    classes = tuple(CIFAR10_CLASSES[i] for i in order)  # the same classes in another order
+    clean = np.repeat(np.arange(10), 50)
+    noisy = make_noisy_labels(clean, "asym:0.4", num_classes=10, seed=0, classes=classes)
+    for src, dst in CIFAR10_ASYM_NAMES.items():
+        s, d = classes.index(src), classes.index(dst)
+        assert noisy.transition[s, d] == pytest.approx(0.4)
+    assert noisy.rate == pytest.approx(0.4 * 5 / 10)
+    # The official order gives exactly what the index map gave.
+    by_index = make_noisy_labels(clean, "asym:0.4", num_classes=10, seed=0)
+    by_name = make_noisy_labels(clean, "asym:0.4", num_classes=10, seed=0, classes=CIFAR10_CLASSES)
+    assert np.array_equal(by_index.labels, by_name.labels)
+
+
+def test_asym_noise_on_other_classes_is_refused_naming_them_unless_a_map_is_given(tmp_path):
+    import json
+
+    from experiments.cifar.noise import load_asym_map
+
+    fashion = ("t-shirt", "trouser", "pullover", "dress", "coat", "sandal", "shirt", "sneaker", "bag", "ankle_boot")
+    clean = np.repeat(np.arange(10), 20)
+    with pytest.raises(ValueError, match=r"needs classes airplane, .*its 10 classes: t-shirt, trouser"):
+        make_noisy_labels(clean, "asym:0.4", num_classes=10, seed=0, classes=fashion)
+    path = tmp_path / "map.json"
+    path.write_text(json.dumps({"shirt": "t-shirt", "pullover": "coat", "sneaker": "sandal"}))
+    noisy = make_noisy_labels(clean, "asym:0.5", num_classes=10, seed=0, classes=fashion, asym_map=load_asym_map(path))
+    assert noisy.transition[fashion.index("shirt"), fashion.index("t-shirt")] == pytest.approx(0.5)
+    assert noisy.rate == pytest.approx(0.5 * 3 / 10)
+    path.write_text(json.dumps({"shirt": "jacket"}))
+    with pytest.raises(ValueError, match="the given map needs classes jacket"):
+        make_noisy_labels(clean, "asym:0.5", num_classes=10, seed=0, classes=fashion, asym_map=load_asym_map(path))
+    path.write_text("[1, 2]")
+    with pytest.raises(ValueError, match="must be a JSON object of class names"):
+        load_asym_map(path)
+
+
+def test_cifar100_asym_by_name_matches_the_superclass_map():
+    from experiments.cifar.noise import CIFAR100_CLASSES, asym_map_for, cifar100_asym_map
+
+    assert len(CIFAR100_CLASSES) == 100 and list(CIFAR100_CLASSES) == sorted(CIFAR100_CLASSES)
+    assert asym_map_for(CIFAR100_CLASSES) == cifar100_asym_map()
+    with pytest.raises(ValueError, match="the CIFAR-100 map needs classes apple"):
+        asym_map_for([f"c{i}" for i in range(100)])

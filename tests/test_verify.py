@@ -66,7 +66,8 @@ def test_every_claim_in_the_committed_ledger_is_evaluated_by_code():
 
 @pytest.mark.parametrize("argv, fragment", [
     (["verify", "--preset", "huge"], "--preset must be one of smoke, cpu, large, got 'huge'"),
-    (["verify", "--seed", "-1"], "--seed must be >= 0, got -1"),
+    (["verify", "--seed", "-1"], "argument --seed: must be in [0, 4294967295], got -1"),
+    (["verify", "--seed", "99999999999999999999999"], "argument --seed: must be in [0, 4294967295]"),
     (["verify", "--only", "nope"], "--only must name check modules"),
     (["verify", "--replot", "/nonexistent/run"], "no metrics.json in /nonexistent/run"),
     (["verify", "--bogus"], "unrecognized arguments: --bogus"),
@@ -92,3 +93,88 @@ def test_unwritable_output_folder_is_a_one_line_error():
                           capture_output=True, text=True, cwd=ROOT)
     assert proc.returncode == 2
     assert len(proc.stderr.strip().splitlines()) == 1 and "/dev/null/x" in proc.stderr
+
+
+# ----------------------------------------------------------------------------- the ledger is never clobbered
+
+
+@pytest.fixture
+def project(tmp_path, monkeypatch):
+    """A stand-in project root holding the committed ledger (a full cpu run) and a figure."""
+    from experiments import verify
+
+    root = tmp_path / "project"
+    (root / "figures").mkdir(parents=True)
+    (root / "paper_checks.md").write_bytes((ROOT / "paper_checks.md").read_bytes())
+    (root / "figures" / "thm43_spectrum.png").write_bytes(b"\x89PNG\r\n\x1a\n committed figure")
+    monkeypatch.setattr(verify, "_project_root", lambda: root)
+    monkeypatch.chdir(tmp_path)
+    return root
+
+
+def _snapshot(root: Path) -> dict:
+    return {p.relative_to(root): p.read_bytes() for p in sorted(root.rglob("*")) if p.is_file()}
+
+
+def test_a_partial_smoke_run_leaves_the_committed_ledger_and_figures_alone(project, tmp_path, capsys):
+    before = _snapshot(project)
+    code = main(["verify", "--preset", "smoke", "--only", "tables", "--out", str(tmp_path / "run"), "--no-progress"])
+    err = capsys.readouterr().err
+    assert code == 0
+    assert _snapshot(project) == before
+    own = tmp_path / "run" / "paper_checks.md"
+    assert own.exists() and "| C" in own.read_text()
+    assert str(own) in err and "left as it is" in err  # says where it wrote
+    assert (tmp_path / "run" / "README.md").exists()
+
+
+@pytest.mark.parametrize("argv", [
+    ["--preset", "cpu", "--only", "tables"],  # the ledger's preset, but partial
+    ["--preset", "smoke", "--only", "tables"],
+])
+def test_naming_the_committed_ledger_or_figures_for_another_run_is_refused(project, tmp_path, capsys, argv):
+    before = _snapshot(project)
+    for target in (["--ledger", str(project / "paper_checks.md")], ["--figures", str(project / "figures")]):
+        code = main(["verify", *argv, *target, "--out", str(tmp_path / "run"), "--no-progress"])
+        err = capsys.readouterr().err.strip().splitlines()
+        assert code == 2 and len(err) == 1 and "full cpu-preset ledger" in err[0], err
+    assert _snapshot(project) == before
+    assert not (tmp_path / "run").exists()  # refused before any work
+
+
+def test_only_a_full_run_of_the_ledgers_preset_rewrites_it(project, tmp_path, monkeypatch):
+    """A ledger that records a full smoke run: a full smoke run (all of checks.MODULES) replaces it."""
+    from experiments import checks
+
+    monkeypatch.setattr(checks, "MODULES", ("experiments.checks.tables",))  # "full" = every module listed
+    (project / "paper_checks.md").write_text("<!-- clspec-ledger preset=smoke seed=0 modules=all -->\nold\n")
+    assert main(["verify", "--preset", "smoke", "--seed", "1", "--out", str(tmp_path / "s1"), "--no-progress"]) == 0
+    assert (project / "paper_checks.md").read_text().endswith("old\n")  # another seed: its own folder
+    assert main(["verify", "--preset", "smoke", "--out", str(tmp_path / "run"), "--no-progress"]) == 0
+    text = (project / "paper_checks.md").read_text()
+    assert text.startswith("<!-- clspec-ledger preset=smoke seed=0 modules=all -->") and "| C" in text
+    assert not (tmp_path / "run" / "paper_checks.md").exists()
+
+
+def test_replot_of_a_metrics_file_without_a_key_is_one_line(tmp_path):
+    run = tmp_path / "run"
+    run.mkdir()
+    (run / "metrics.json").write_text(json.dumps({"meta": {"preset": "smoke"}, "sections": []}))
+    proc = subprocess.run([sys.executable, "-m", "experiments.cli", "verify", "--replot", str(run)],
+                          capture_output=True, text=True, cwd=ROOT)
+    assert proc.returncode == 2, proc.stderr
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 1 and "lacks seed" in lines[0] and "Traceback" not in proc.stderr
+
+
+def test_a_directory_as_ledger_is_refused_before_any_check_runs(tmp_path, capsys, monkeypatch):
+    from experiments import checks
+
+    def boom(*a, **k):
+        raise AssertionError("a check ran")
+
+    monkeypatch.setattr(checks, "load", lambda: [type("M", (), {"__name__": "experiments.checks.tables", "run": boom,
+                                                                  "CLAIMS": ()})])
+    code = main(["verify", "--preset", "smoke", "--ledger", str(tmp_path), "--out", str(tmp_path / "r")])
+    err = capsys.readouterr().err
+    assert code == 2 and "is a folder" in err and str(tmp_path) in err

@@ -1,17 +1,26 @@
-"""Atomic checkpoints of a training run.
+"""Atomic, checksummed checkpoints of a training run.
 
-One file, ``checkpoint.msgpack``: flax's msgpack of ``{"state": <TrainState as a state
-dict>, "meta": {...}}``. ``meta`` holds what resuming needs besides the weights: the
-job kind, the architecture, the number of finished epochs, the seed (data order and
-augmentation keys are pure functions of (seed, epoch, step), so the seed *is* the rng
-and data-order state) and the per-epoch metrics so far. The file is written to a
-temporary name and moved into place with ``os.replace``: a run killed mid-write keeps
-the previous (last good) checkpoint.
+One file, ``checkpoint.msgpack``: flax's msgpack of ``{"format", "sha256", "body"}``, where
+``body`` is the msgpack of ``{"state": <TrainState as a state dict>, "meta": {...}}`` and
+``sha256`` its checksum, verified on every load (a mismatch is a one-line ``ValueError``
+naming the file). ``meta`` holds what resuming needs besides the weights: the job kind, the
+architecture, the number of finished epochs, the seed (data order and augmentation keys are
+pure functions of (seed, epoch, step), so the seed *is* the rng and data-order state), the
+settings, the data's identity (:func:`experiments.cifar.data.data_identity`) and the
+per-epoch metrics so far. The file is written to a temporary name and moved into place with
+``os.replace``; the checkpoint it replaces is kept as ``checkpoint.prev.msgpack``. A run
+killed mid-write keeps the last good checkpoint, and a checkpoint damaged on disk later
+still leaves the one before it.
+
+Checkpoints written before the checksum (``{"state", "meta"}`` at the top level) still load,
+with a one-line warning that they cannot be verified and record no data identity.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -22,34 +31,82 @@ from flax import serialization
 from experiments.runs import _to_jsonable, atomic_write_bytes
 
 CHECKPOINT = "checkpoint.msgpack"
+PREVIOUS = "checkpoint.prev.msgpack"
+FORMAT = "clspec-checkpoint-v2"
+_warned: set[str] = set()
 
 
 def checkpoint_path(run_dir: Path | str) -> Path:
     return Path(run_dir) / CHECKPOINT
 
 
+def previous_path(path: Path | str) -> Path:
+    """Where :func:`save` keeps the checkpoint it replaced."""
+    path = Path(path)
+    return path.with_name(PREVIOUS if path.name == CHECKPOINT else f"{path.stem}.prev{path.suffix}")
+
+
 def save(path: Path | str, state: Any, meta: dict) -> Path:
-    """Write ``state`` (a pytree / flax struct) and ``meta`` (JSON-able) atomically to ``path``."""
+    """Write ``state`` (a pytree / flax struct) and ``meta`` (JSON-able) atomically to ``path``,
+    with the sha256 of the serialized body; the file it replaces stays as :func:`previous_path`."""
     path = Path(path)
     state_dict = serialization.to_state_dict(jax.device_get(state))
-    payload = {"state": state_dict, "meta": json.dumps(_to_jsonable(meta))}
-    atomic_write_bytes(path, serialization.msgpack_serialize(payload))
+    body = serialization.msgpack_serialize({"state": state_dict, "meta": json.dumps(_to_jsonable(meta))})
+    payload = {"format": FORMAT, "sha256": hashlib.sha256(body).hexdigest(), "body": body}
+    atomic_write_bytes(path, serialization.msgpack_serialize(payload), keep_previous=previous_path(path))
     return path
 
 
+def _unpack(path: Path) -> tuple[dict, dict, bool]:
+    """``(state_dict, meta, verified)``; ``ValueError`` naming ``path`` when unreadable or corrupt."""
+    try:
+        outer = serialization.msgpack_restore(path.read_bytes())
+    except Exception as err:  # noqa: BLE001 - truncated or foreign file
+        raise ValueError(f"checkpoint {path} is not a readable clspec checkpoint ({type(err).__name__})") from None
+    if isinstance(outer, dict) and outer.get("format") == FORMAT:
+        body = outer.get("body")
+        if not isinstance(body, bytes) or hashlib.sha256(body).hexdigest() != outer.get("sha256"):
+            raise ValueError(f"checkpoint {path} is corrupt: its content does not match its sha256 checksum")
+        payload, verified = serialization.msgpack_restore(body), True
+    else:
+        payload, verified = outer, False
+    try:
+        return payload["state"], json.loads(payload["meta"]), verified
+    except Exception as err:  # noqa: BLE001
+        raise ValueError(f"checkpoint {path} is not a readable clspec checkpoint (no {err})") from None
+
+
 def load_raw(path: Path | str) -> tuple[dict, dict]:
-    """The state dict and meta of a checkpoint file, without a target to restore into."""
+    """The state dict and meta of a checkpoint file, without a target to restore into.
+
+    The checksum is verified; a corrupt file is a ``ValueError`` naming it (and, when the
+    previous checkpoint verifies, saying so). A checkpoint from before the checksum loads with a
+    one-line warning on stderr.
+    """
     path = Path(path)
     if path.is_dir():
+        if not (path / CHECKPOINT).exists():
+            raise FileNotFoundError(f"checkpoint folder {path} holds no {CHECKPOINT}")
         path = path / CHECKPOINT
     if not path.exists():
         raise FileNotFoundError(f"checkpoint {path} does not exist")
     try:
-        payload = serialization.msgpack_restore(path.read_bytes())
-        meta = json.loads(payload["meta"])
-        state_dict = payload["state"]
-    except Exception as err:  # truncated or foreign file
-        raise ValueError(f"checkpoint {path} is not a readable clspec checkpoint ({err})") from err
+        state_dict, meta, verified = _unpack(path)
+    except ValueError as err:
+        prev = previous_path(path)
+        if prev.exists() and prev != path:
+            try:
+                epoch = _unpack(prev)[1].get("epoch")
+                raise ValueError(f"{err}; the previous checkpoint {prev} (after epoch {epoch}) verifies: "
+                                 f"copy it to {path} to resume from there") from None
+            except ValueError as prev_err:
+                if "verifies" in str(prev_err):
+                    raise
+        raise
+    if not verified and str(path) not in _warned:
+        _warned.add(str(path))
+        print(f"warning: checkpoint {path} predates the checksum and data-identity record; "
+              "loaded without verifying it", file=sys.stderr)
     return state_dict, meta
 
 

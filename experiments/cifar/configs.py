@@ -24,7 +24,7 @@ from __future__ import annotations
 import dataclasses
 from pathlib import Path
 
-from experiments.runs import REPO_ROOT
+from experiments.runs import REPO_ROOT, results_dir
 
 PRESETS = ("smoke", "cpu", "gpu15", "paper")
 MODES = ("probe", "finetune")
@@ -161,12 +161,13 @@ def train_preset(name: str) -> TrainConfig:
     return _TRAIN[name]
 
 
-def pretrain_dir(preset: str, results: Path | str = "results") -> Path:
-    """Where ``clspec cifar pretrain --preset P`` writes by default (and ``train`` looks)."""
-    return Path(results) / "cifar" / f"pretrain-{preset}"
+def pretrain_dir(preset: str, results: Path | str | None = None) -> Path:
+    """Where ``clspec cifar pretrain --preset P`` writes by default (and ``train`` looks): under
+    :func:`experiments.runs.results_dir` (``./results`` or ``$CLSPEC_RESULTS``), like every command."""
+    return Path(results or results_dir()) / "cifar" / f"pretrain-{preset}"
 
 
-def train_dir(cfg: TrainConfig, results: Path | str = "results") -> Path:
+def train_dir(cfg: TrainConfig, results: Path | str | None = None) -> Path:
     noise = cfg.noise.replace(":", "")
     init = cfg.init if cfg.init in ("pretrained", "random") else "custom"
-    return Path(results) / "cifar" / f"train-{cfg.preset}-{cfg.mode}-{init}-{noise}-seed{cfg.seed}"
+    return Path(results or results_dir()) / "cifar" / f"train-{cfg.preset}-{cfg.mode}-{init}-{noise}-seed{cfg.seed}"

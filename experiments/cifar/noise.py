@@ -12,6 +12,9 @@ A noise model is named by a spec string (``--noise`` on the command line):
   deer->horse, each applied to exactly ``round(R * n_c)`` examples of the source class c.
   CIFAR-100 (K=100): every class c goes to the next class of its superclass (the five fine classes
   of a superclass in fine-label order, cyclically), again an exact R fraction of each class.
+  Given the dataset's class names (``classes=``), the map is applied by *name*, and a dataset whose
+  classes are not CIFAR-10's (or CIFAR-100's) is refused, naming its classes, unless a map by name
+  is given (``asym_map=``, ``--asym-map FILE``: a JSON object ``{"source": "target", ...}``).
 - ``human:VARIANT``: the CIFAR-10N / CIFAR-100N human labels (``aggre``, ``worse``, ``random1..3``,
   ``noisy``), passed in as ``human=`` (see :func:`experiments.cifar.data.load_cifar_n`).
 
@@ -25,6 +28,7 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import io
+import json
 import math
 from pathlib import Path
 
@@ -38,6 +42,23 @@ HUMAN_VARIANTS = ("aggre", "worse", "random1", "random2", "random3", "noisy")
 # CIFAR-10 asymmetric map (Patrini et al. 2017, "Making deep neural networks robust to label
 # noise: a loss correction approach"): truck->automobile, bird->airplane, cat<->dog, deer->horse.
 CIFAR10_ASYM = {9: 1, 2: 0, 3: 5, 5: 3, 4: 7}
+# The same map by class name (CIFAR10_ASYM is it in the official class order).
+CIFAR10_ASYM_NAMES = {"truck": "automobile", "bird": "airplane", "cat": "dog", "dog": "cat", "deer": "horse"}
+
+# The CIFAR-100 fine class names in the official fine-label order (alphabetical), the order
+# CIFAR100_COARSE indexes.
+CIFAR100_CLASSES = (
+    "apple", "aquarium_fish", "baby", "bear", "beaver", "bed", "bee", "beetle", "bicycle", "bottle",
+    "bowl", "boy", "bridge", "bus", "butterfly", "camel", "can", "castle", "caterpillar", "cattle",
+    "chair", "chimpanzee", "clock", "cloud", "cockroach", "couch", "crab", "crocodile", "cup", "dinosaur",
+    "dolphin", "elephant", "flatfish", "forest", "fox", "girl", "hamster", "house", "kangaroo", "keyboard",
+    "lamp", "lawn_mower", "leopard", "lion", "lizard", "lobster", "man", "maple_tree", "motorcycle", "mountain",
+    "mouse", "mushroom", "oak_tree", "orange", "orchid", "otter", "palm_tree", "pear", "pickup_truck", "pine_tree",
+    "plain", "plate", "poppy", "porcupine", "possum", "rabbit", "raccoon", "ray", "road", "rocket",
+    "rose", "sea", "seal", "shark", "shrew", "skunk", "skyscraper", "snail", "snake", "spider",
+    "squirrel", "streetcar", "sunflower", "sweet_pepper", "table", "tank", "telephone", "television", "tiger", "tractor",
+    "train", "trout", "tulip", "turtle", "wardrobe", "whale", "willow_tree", "wolf", "woman", "worm",
+)  # fmt: skip
 
 # CIFAR-100 fine label -> coarse label (superclass), in the official fine-label order
 # (apple, aquarium_fish, baby, ...). Source: the `coarse_labels` of the official
@@ -68,6 +89,52 @@ def cifar100_asym_map() -> dict[int, int]:
         for i, c in enumerate(members):
             out[int(c)] = int(members[(i + 1) % len(members)])
     return out
+
+
+def load_asym_map(path: Path | str) -> dict[str, str]:
+    """A class map by name from a JSON file ``{"source class": "target class", ...}``."""
+    path = Path(path)
+    if path.is_dir():
+        raise IsADirectoryError(f"--asym-map {path} is a folder; expected a JSON file")
+    if not path.is_file():
+        raise FileNotFoundError(f"--asym-map {path} does not exist")
+    try:
+        mapping = json.loads(path.read_text())
+    except (ValueError, UnicodeDecodeError) as err:
+        raise ValueError(f"--asym-map {path} is not JSON ({err})") from None
+    if not isinstance(mapping, dict) or not mapping or not all(
+        isinstance(k, str) and isinstance(v, str) for k, v in mapping.items()
+    ):
+        raise ValueError(f'--asym-map {path} must be a JSON object of class names, e.g. {{"cat": "dog"}}')
+    return mapping
+
+
+def asym_map_for(classes, asym_map: dict[str, str] | None = None) -> dict[int, int]:
+    """The asymmetric map by class index for a dataset with class names ``classes``.
+
+    Without ``asym_map``: the CIFAR-10 map by name (10 classes) or the CIFAR-100 superclass map
+    (the 100 CIFAR-100 names). Names that the map needs but the dataset lacks are an error that
+    names the dataset's classes.
+    """
+    classes = tuple(str(c) for c in classes)
+    index = {c: i for i, c in enumerate(classes)}
+    if asym_map is not None:
+        which, by_name = "the given map", asym_map
+    elif len(classes) == 100:
+        which, by_name = "the CIFAR-100 map", {
+            CIFAR100_CLASSES[s]: CIFAR100_CLASSES[t] for s, t in cifar100_asym_map().items()
+        }
+    else:
+        which, by_name = "the CIFAR-10 map", CIFAR10_ASYM_NAMES
+    missing = sorted({n for pair in by_name.items() for n in pair if n not in index})
+    if missing:
+        shown = ", ".join(classes[:12]) + (", ..." if len(classes) > 12 else "")
+        need = ", ".join(missing[:12]) + (f", ... ({len(missing)} in all)" if len(missing) > 12 else "")
+        raise ValueError(
+            f"asym noise: {which} needs classes {need}, which this dataset lacks (its "
+            f"{len(classes)} classes: {shown}); give a map by class name with --asym-map FILE"
+        )
+    return {index[s]: index[t] for s, t in by_name.items()}
 
 
 @dataclasses.dataclass(frozen=True, eq=False)
@@ -150,8 +217,15 @@ def make_noisy_labels(
     num_classes: int,
     seed: int,
     human: np.ndarray | None = None,
+    classes=None,
+    asym_map: dict[str, str] | None = None,
 ) -> NoisyLabels:
-    """Noisy labels for ``clean`` under the noise model ``spec`` (see the module docstring)."""
+    """Noisy labels for ``clean`` under the noise model ``spec`` (see the module docstring).
+
+    ``classes``: the dataset's class names; asymmetric noise is then mapped by name
+    (:func:`asym_map_for`, with ``asym_map`` by name if given). Without them the CIFAR maps are
+    applied by class index, which assumes the official CIFAR class order.
+    """
     kind, arg = parse_noise_spec(spec)
     k = _check_num_classes(num_classes)
     clean = _check_labels(clean, k, "clean")
@@ -168,7 +242,13 @@ def make_noisy_labels(
         else:  # uniformly over all K classes, the true one included
             noisy[idx] = rng.integers(0, k, size=count)
     elif kind == "asym":
-        if k == 10:
+        if classes is not None:
+            if len(classes) != k:
+                raise ValueError(f"classes has {len(classes)} names for num_classes={k}")
+            mapping = asym_map_for(classes, asym_map)
+        elif asym_map is not None:
+            raise ValueError("asym_map is by class name: pass classes= as well")
+        elif k == 10:
             mapping = CIFAR10_ASYM
         elif k == 100:
             mapping = cifar100_asym_map()

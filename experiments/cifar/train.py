@@ -40,6 +40,7 @@ from experiments.cifar.configs import PretrainConfig, TrainConfig
 from experiments.cifar.models import Classifier, ProjectionHead, SimCLRModel, make_encoder
 from experiments.cifar.parallel import DataParallel, data_parallel
 from experiments.cifar.steps import TrainState, create_state, make_simclr_step, simclr_optimizer
+from experiments import runs
 from experiments.runs import atomic_write_text, start_run, write_json
 
 METRICS_JSONL = "metrics.jsonl"
@@ -333,16 +334,43 @@ def _append_history(out: Path, row: dict) -> None:
         f.write(json.dumps(row) + "\n")
 
 
-class _Loop:
-    """Shared epoch bookkeeping: resume, checkpoint, NaN checks, metrics files, progress bars."""
+# Settings that may change on --resume without changing the epochs already run: they are
+# recorded in config.json with the epoch they took effect. Every other change is refused.
+RESUMABLE_CHANGES = ("epochs", "data")
+RUN_FILES = {
+    **{k: v for k, v in runs.COMMON_FILES.items() if k != "metrics.json"},
+    "metrics.jsonl": "one JSON line per finished epoch (loss, accuracies, time)",
+    "metrics.json": "the summary at the end of the run (best and last epoch, epochs done)",
+    ckpt.CHECKPOINT: "the last checkpoint (weights, optimizer state, epoch, settings, data identity; "
+                     "sha256-checked on load); --resume continues from it",
+    ckpt.PREVIOUS: "the checkpoint of the epoch before, kept in case the last one is damaged",
+    "noisy_labels.npz": "train only: the noisy labels, clean labels, realized rate and transition matrix",
+}
 
-    def __init__(self, kind: str, cfg, out: Path, *, resume: bool, progress: bool, extra_meta: dict):
+
+class _Loop:
+    """Shared epoch bookkeeping: resume, checkpoint, NaN checks, metrics files, progress bars.
+
+    ``data`` is the identity of the training data (:func:`experiments.cifar.data.data_identity`);
+    it goes into config.json and every checkpoint, and a resume on other data is refused.
+    """
+
+    def __init__(self, kind: str, cfg, out: Path, *, resume: bool, progress: bool, extra_meta: dict,
+                 data: dict | None = None):
         self.kind, self.cfg, self.out, self.progress = kind, cfg, Path(out), progress
         self.path = ckpt.checkpoint_path(self.out)
         self.extra_meta = extra_meta
+        self.data = data
+        self.changes: list[dict] = []
         self.history: list[dict] = []
         self.start_epoch = 0
         self.resume = resume
+        self._estimated = False
+        self._session_epochs = 0
+
+    def config(self) -> dict:
+        """What config.json holds: every setting, the data actually used, and changes made on resume."""
+        return {**dataclasses.asdict(self.cfg), "dataset": self.data, "changes": self.changes}
 
     def begin(self, state_tree: dict) -> dict:
         """Restore from the checkpoint when resuming; otherwise start the run folder afresh."""
@@ -357,14 +385,17 @@ class _Loop:
                     )
             if meta.get("seed") != self.cfg.seed:
                 raise ValueError(f"--resume: checkpoint {self.path} has seed {meta.get('seed')}, got {self.cfg.seed}")
-            before = meta.get("config", {})
-            changed = [f"{k} {before[k]!r} -> {v!r}" for k, v in dataclasses.asdict(self.cfg).items()
-                       if k in before and before[k] != v]
-            if changed:
-                print(f"resuming with changed settings: {', '.join(changed)}", file=sys.stderr)
+            self._check_data(meta.get("data"))
+            if _is_writer():  # temporary files of a write that was killed
+                for stale in self.out.glob(".*.tmp"):
+                    stale.unlink(missing_ok=True)
             self.start_epoch = int(meta["epoch"])
+            self.changes = list(meta.get("changes", []))
+            self._check_settings(meta.get("config", {}))
             self.history = list(meta["history"])
             _write_history(self.out, self.history)  # drop rows of an epoch that never checkpointed
+            if _is_writer():
+                write_json(self.out / "config.json", self.config())
             print(f"resuming {self.path} after epoch {self.start_epoch}", file=sys.stderr)
         else:
             if self.path.exists():
@@ -372,15 +403,58 @@ class _Loop:
                     f"{self.path} exists: pass --resume to continue that run, or another --out"
                 )
             if _is_writer():
-                start_run(self.out, self.cfg, seed=self.cfg.seed)
+                start_run(self.out, self.config(), seed=self.cfg.seed, files=RUN_FILES)
             _write_history(self.out, [])
         return state_tree
 
+    def _check_data(self, recorded: dict | None) -> None:
+        from experiments.cifar.data import same_data
+
+        if recorded is None or self.data is None:
+            if recorded is None and self.data is not None:
+                print(f"warning: checkpoint {self.path} records no data identity; cannot check that it was "
+                      "trained on this data", file=sys.stderr)
+            return
+        differ = same_data(recorded, self.data)
+        if differ:
+            raise ValueError(
+                f"--resume: checkpoint {self.path} was trained on {recorded.get('path')} "
+                f"({recorded.get('train_images')} images, sha256 {str(recorded.get('sha256'))[:12]}), this run "
+                f"loads {self.data.get('path')} (sha256 {str(self.data.get('sha256'))[:12]}): {', '.join(differ)} differ"
+            )
+
+    def _check_settings(self, before: dict) -> None:
+        """Refuse changed settings that would alter the result; record the others (``epochs``)."""
+        now = dataclasses.asdict(self.cfg)
+        changed = {k: (before[k], v) for k, v in now.items() if k in before and before[k] != v}
+        refused = [f"{k} {a!r} -> {b!r}" for k, (a, b) in changed.items() if k not in RESUMABLE_CHANGES]
+        if refused:
+            raise ValueError(
+                f"--resume: these settings differ from the checkpoint's and would change the result: "
+                f"{', '.join(refused)}; resume with the run's settings, or start a new run in another --out"
+            )
+        if "epochs" in changed and now["epochs"] < self.start_epoch:
+            raise ValueError(f"--resume: --epochs {now['epochs']} is below the {self.start_epoch} epochs already done")
+        for k, (a, b) in changed.items():
+            self.changes.append({"after_epoch": self.start_epoch, "setting": k, "from": a, "to": b})
+            print(f"resuming with {k} {a!r} -> {b!r} from epoch {self.start_epoch + 1} (recorded in config.json)",
+                  file=sys.stderr)
+
     def bar(self, total: int, epoch: int):
-        return tqdm(
+        bar = tqdm(
             total=total, desc=f"{self.kind} epoch {epoch + 1}/{self.cfg.epochs}", file=sys.stderr,
             disable=not (self.progress and _is_writer()), leave=False, dynamic_ncols=True, mininterval=1.0,
         )
+        return bar if self._estimated else _EstimatingBar(bar, self, epoch)
+
+    def estimate(self, seconds_per_step: float, steps: int, epoch: int, measured: str) -> None:
+        """Print, once, the time the rest of the run will take at the measured rate."""
+        self._estimated = True
+        left = self.cfg.epochs - epoch
+        total = seconds_per_step * steps * left
+        if _is_writer():
+            print(f"{self.kind}: {seconds_per_step:.3g} s per step ({measured}): about {_duration(total)} for the "
+                  f"{left} epochs left ({steps} steps each, evaluation not included)", file=sys.stderr, flush=True)
 
     def check_losses(self, losses: list, epoch: int, first_step: int) -> None:
         values = np.asarray(jax.device_get(jnp.stack(losses)))
@@ -408,15 +482,61 @@ class _Loop:
             )
         self.history.append(row)
         meta = {"kind": self.kind, "arch": self.cfg.arch, "epoch": epoch + 1, "seed": self.cfg.seed,
-                "history": self.history, "config": dataclasses.asdict(self.cfg), **self.extra_meta}
+                "history": self.history, "config": dataclasses.asdict(self.cfg), "data": self.data,
+                "changes": self.changes, **self.extra_meta}
         if _is_writer():
             ckpt.save(self.path, state_tree, meta)
         _append_history(self.out, row)
+        self._session_epochs += 1
+        left = self.cfg.epochs - epoch - 1
+        if self._session_epochs == 1 and left > 0 and _is_writer() and "time_s" in row:
+            print(f"{self.kind}: the first epoch took {row['time_s']:.1f} s with evaluation: about "
+                  f"{_duration(row['time_s'] * left)} for the {left} epochs left", file=sys.stderr, flush=True)
 
     def finish(self, summary: dict) -> dict:
         if _is_writer():
             write_json(self.out / METRICS_JSON, summary)
         return summary
+
+
+class _EstimatingBar:
+    """A progress bar that times the first steps of a session and has :meth:`_Loop.estimate` print
+    the run's remaining time: from the end of step 1 (compilation done) to the end of step 21 (the
+    loss check of step 20 waits for the device), or to the end of a shorter epoch."""
+
+    def __init__(self, bar, loop: _Loop, epoch: int):
+        self.bar, self.loop, self.epoch = bar, loop, epoch
+        self.count, self.t1 = 0, None
+
+    def __enter__(self):
+        self.bar.__enter__()
+        return self
+
+    def __exit__(self, *exc):
+        return self.bar.__exit__(*exc)
+
+    def set_postfix(self, **kw):
+        self.bar.set_postfix(**kw)
+
+    def update(self, n: int = 1):
+        self.bar.update(n)
+        self.count += n
+        total = self.bar.total
+        if self.count == 1:
+            self.t1 = time.perf_counter()
+        elif self.t1 is not None and self.count == min(21, total):
+            rate = (time.perf_counter() - self.t1) / (self.count - 1)
+            self.loop.estimate(rate, total, self.epoch, f"measured over steps 2-{self.count} of epoch {self.epoch + 1}")
+
+
+def _duration(seconds: float) -> str:
+    if seconds < 120:
+        return f"{seconds:.0f} s"
+    if seconds < 2 * 3600:
+        return f"{seconds / 60:.0f} min"
+    if seconds < 2 * 86400:
+        return f"{seconds / 3600:.1f} h"
+    return f"{seconds / 86400:.1f} days"
 
 
 def _fmt(x) -> str:
@@ -461,7 +581,8 @@ def pretrain(
     num_classes = len(train_set.classes)
     model, tx, step_fn = _simclr_step(cfg.arch, cfg.projection_dim, cfg.lr, cfg.weight_decay, cfg.temperature)
     state = create_state(model, tx, jax.random.PRNGKey(cfg.seed), images.shape[1:])
-    loop = _Loop("pretrain", cfg, Path(out), resume=resume, progress=progress, extra_meta={"projection_dim": cfg.projection_dim})
+    loop = _Loop("pretrain", cfg, Path(out), resume=resume, progress=progress,
+                 extra_meta={"projection_dim": cfg.projection_dim}, data=train_set.identity)
     state = _from_tree(loop.begin(_state_tree(state)))
     state = dp.replicate(state)
     encode = _encode(cfg.arch)
@@ -594,7 +715,7 @@ def train(
         state = TrainState(step=state.step, params=params, batch_stats=batch_stats, opt_state=tx.init(params))
         init_meta = {"init": str(init), "init_epochs": pre_meta.get("epoch")}
     extra = {"mode": cfg.mode, "noisy_labels_sha256": noisy.sha256, **init_meta}
-    loop = _Loop("train", cfg, out, resume=resume, progress=progress, extra_meta=extra)
+    loop = _Loop("train", cfg, out, resume=resume, progress=progress, extra_meta=extra, data=train_set.identity)
 
     encode = _encode(cfg.arch)
     if cfg.mode == "probe":
