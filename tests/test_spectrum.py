@@ -270,3 +270,21 @@ def test_alignment_on_f_min_reproduces_c10_c11(sizes, K, delta):
     if delta == 0.0:
         assert float(A[kb - 1]) * part.n == pytest.approx(pt["l1_sq_sum"], rel=1e-10)  # C10's identity
     assert int(sp.prominent_count(sp.singular_values(F))) == kb
+
+
+@pytest.mark.parametrize("beta", [0.0, 1e-3, 0.5])
+def test_ridge_from_the_svd_equals_eq3(beta):
+    """One SVD for a whole beta path: U diag(b) U^T Y-hat and Vt^T diag(s/(s^2+beta)) U^T Y-hat equal
+    theory.head.ridge_head's (F^T F + beta I)^{-1} F^T Y-hat and its predictions."""
+    from theory.head import ridge_head
+
+    rng = np.random.default_rng(7)
+    F = jnp.asarray(rng.standard_normal((30, 6)))
+    labels, noisy = rng.integers(0, 3, 30), rng.integers(0, 3, 30)
+    Yh = sp.one_hot(noisy, 3)
+    Z, W = sp.ridge_svd(sp.basis(F), Yh, beta)
+    W_ref = ridge_head(F, Yh, beta)
+    np.testing.assert_allclose(W, W_ref, rtol=1e-9, atol=1e-12)
+    np.testing.assert_allclose(Z, F @ W_ref, rtol=1e-9, atol=1e-12)
+    a, b = sp.ridge_recovery(sp.basis(F), labels, noisy, 3, beta), sp.ridge_recovery(F, labels, noisy, 3, beta)
+    assert float(a.clean) == float(b.clean)

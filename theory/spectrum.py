@@ -159,39 +159,60 @@ def gap_ratio(sigma: Array, k: int) -> Array:
 # ----------------------------------------------------------------------------- labels
 
 
-def label_energy(F: Representation, Y) -> Array:
-    """``e_i = sum_j (u_i^T y_j)^2`` for the ``min(n, d)`` left singular vectors u_i of F (descending
-    singular values), so that ``sum_{i<=k} e_i = ||V_k V_k^T Y||_F^2``."""
+class Basis(NamedTuple):
+    """The thin SVD ``F = U diag(s) Vt``: U (n, r) left singular vectors, s (r,) descending,
+    Vt (r, d), r = min(n, d). Every label quantity below is a function of it; compute it once
+    with :func:`basis` and pass it wherever an F is accepted."""
+
+    U: Array
+    s: Array
+    Vt: Array
+
+
+def basis(F: Representation) -> Basis:
+    """The thin SVD of F (see :class:`Basis`)."""
+    if isinstance(F, Basis):
+        return F
     _check_F(F)
-    return _energy(F, _check_Y(F, Y))
+    return Basis(*_svd(F))
 
 
 @jax.jit
-def _energy(F, Y):
-    U, _, _ = jnp.linalg.svd(F, full_matrices=False)
+def _svd(F):
+    return jnp.linalg.svd(F, full_matrices=False)
+
+
+def label_energy(F: Representation | Basis, Y) -> Array:
+    """``e_i = sum_j (u_i^T y_j)^2`` for the ``min(n, d)`` left singular vectors u_i of F (descending
+    singular values), so that ``sum_{i<=k} e_i = ||V_k V_k^T Y||_F^2``."""
+    B = basis(F)
+    return _energy(B.U, _check_Y(B.U, Y))
+
+
+@jax.jit
+def _energy(U, Y):
     return jnp.sum((U.T @ Y) ** 2, axis=1)
 
 
-def alignment_curve(F: Representation, Y) -> Array:
+def alignment_curve(F: Representation | Basis, Y) -> Array:
     """``A(k) = ||V_k V_k^T Y||_F^2 / n`` for ``k = 1..min(n, d)`` (entry k-1): Eq. 25's quantity,
     with V_k the top-k left singular vectors of F. For one-hot Y, ``||Y||_F^2 = n``, so A(k) is
     the normalized projection of Theorem 4.3 and ``A(K-bar) -> 1`` on ``f_min`` as delta -> 0."""
-    e = label_energy(F, Y)
-    return jnp.cumsum(e) / F.shape[0]
+    B = basis(F)
+    return jnp.cumsum(label_energy(B, Y)) / B.U.shape[0]
 
 
-def label_split(F: Representation, y, k: int) -> LabelSplit:
+def label_split(F: Representation | Basis, y, k: int) -> LabelSplit:
     """``Pi_I y`` onto the top-k left singular space of F (information) and ``Pi_N y = y - Pi_I y``
     (nuisance: the remaining singular directions and F's null space in R^n), in Frobenius norm
     over the columns of y (Oymak et al. 2019; the paper's App. C, Table 4)."""
-    n, d = _check_F(F)
-    k = _check_k(k, min(n, d))
-    return LabelSplit(*_split(F, _check_Y(F, y), k))
+    B = basis(F)
+    k = _check_k(k, B.s.shape[0])
+    return LabelSplit(*_split(B.U, _check_Y(B.U, y), k))
 
 
 @partial(jax.jit, static_argnums=2)
-def _split(F, Y, k):
-    U, _, _ = jnp.linalg.svd(F, full_matrices=False)
+def _split(U, Y, k):
     Uk = U[:, :k]
     proj = Uk @ (Uk.T @ Y)
     return jnp.sum(proj**2), jnp.sum((Y - proj) ** 2), jnp.sum(Y**2)
@@ -330,19 +351,46 @@ class Recovery(NamedTuple):
     W: Array
 
 
-def ridge_recovery(F: Representation, clean, noisy, num_classes: int, beta: float) -> Recovery:
+def ridge_recovery(F: Representation | Basis, clean, noisy, num_classes: int, beta: float) -> Recovery:
     """The ridge head ``W = (F^T F + beta I)^{-1} F^T Y-hat`` (Eq. 3) on the noisy one-hot labels,
-    scored on the same training points against the clean and the noisy labels."""
-    _check_F(F)
-    W = ridge_head(F, one_hot(noisy, num_classes, F.dtype), beta)
-    Z = F @ W
+    scored on the same training points against the clean and the noisy labels. With an F it
+    calls :func:`theory.head.ridge_head`; with a :class:`Basis` it uses :func:`ridge_svd`."""
+    Y_hat = one_hot(noisy, num_classes, jnp.float64)
+    if isinstance(F, Basis):
+        Z, W = ridge_svd(F, Y_hat, beta)
+    else:
+        _check_F(F)
+        W = ridge_head(F, Y_hat.astype(F.dtype), beta)
+        Z = F @ W
     clean, noisy = jnp.asarray(clean), jnp.asarray(noisy)
     flipped = clean != noisy
     hit_clean = correct(Z, clean)
     hit_noisy = correct(Z, noisy)
     n_flip = jnp.sum(flipped)
     fit = jnp.where(n_flip > 0, jnp.sum(hit_noisy & flipped) / jnp.maximum(n_flip, 1), jnp.nan)
-    return Recovery(jnp.mean(hit_clean.astype(F.dtype)), fit, W)
+    return Recovery(jnp.mean(hit_clean.astype(Z.dtype)), fit, W)
+
+
+def ridge_svd(B: Basis, Y_hat, beta: float) -> tuple[Array, Array]:
+    """The ridge head of Eq. 3 from the SVD: ``F W = U diag(b) U^T Y-hat`` with
+    ``b_i = s_i^2 / (s_i^2 + beta)`` (Section 2's ``F* B F*^T Y-hat``) and
+    ``W = Vt^T diag(s_i / (s_i^2 + beta)) U^T Y-hat``. Returns (training predictions, W). One SVD
+    serves a whole beta path; ``beta = 0`` gives the least-squares head on F's column space."""
+    beta = float(beta)
+    if not beta >= 0:
+        raise ValueError(f"beta must be >= 0, got {beta}")
+    return _ridge_svd(B, _check_Y(B.U, Y_hat), beta)
+
+
+@jax.jit
+def _ridge_svd(B, Y, beta):
+    s = B.s
+    den = s**2 + beta
+    ok = den > 0
+    b = jnp.where(ok, s**2 / jnp.where(ok, den, 1.0), 0.0)
+    g = jnp.where(ok, s / jnp.where(ok, den, 1.0), 0.0)
+    C = B.U.T @ Y
+    return B.U @ (b[:, None] * C), B.Vt.T @ (g[:, None] * C)
 
 
 def head_accuracy(F: Representation, W: Array, labels) -> Array:
@@ -381,9 +429,10 @@ def spectral_summary(F: Representation, labels, num_classes: int) -> Summary:
     n, d = _check_F(F)
     _check_k(num_classes, min(n, d) - 1, "num_classes")
     Y = one_hot(labels, num_classes, F.dtype)
-    s, sc = singular_values(F), singular_values(F, centred=True)
+    B = basis(F)
+    s, sc = B.s, singular_values(F, centred=True)
     return Summary(
         sigma=s, sigma_centred=sc, prominent=prominent_count(s), prominent_centred=prominent_count(sc),
-        gap_K=gap_ratio(s, num_classes), alignment_K=alignment_curve(F, Y)[num_classes - 1],
+        gap_K=gap_ratio(s, num_classes), alignment_K=alignment_curve(B, Y)[num_classes - 1],
         rankme=rankme(s), rankme_pca=rankme_pca(sc), effective_rank=effective_rank(s),
     )
