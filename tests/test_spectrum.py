@@ -288,3 +288,26 @@ def test_ridge_from_the_svd_equals_eq3(beta):
     np.testing.assert_allclose(Z, F @ W_ref, rtol=1e-9, atol=1e-12)
     a, b = sp.ridge_recovery(sp.basis(F), labels, noisy, 3, beta), sp.ridge_recovery(F, labels, noisy, 3, beta)
     assert float(a.clean) == float(b.clean)
+
+
+@pytest.mark.parametrize("shape", [(40, 12), (12, 40)])
+def test_gram_basis_equals_the_svd(shape):
+    """basis(method="gram") (tall and wide F) gives the SVD's singular values, projector onto the top-k
+    space and ridge head, and drops a direction below GRAM_FLOOR."""
+    rng = np.random.default_rng(8)
+    s = np.geomspace(10.0, 0.01, min(shape))
+    n, d = shape
+    U0 = _orthonormal(rng, n, len(s))
+    V0 = _orthonormal(rng, d, len(s))
+    F = jnp.asarray(U0 @ np.diag(s) @ V0.T)
+    a, b = sp.basis(F), sp.basis(F, method="gram")
+    np.testing.assert_allclose(b.s, a.s, rtol=1e-9)
+    Y = sp.one_hot(rng.integers(0, 3, n), 3)
+    np.testing.assert_allclose(sp.alignment_curve(b, Y), sp.alignment_curve(a, Y), atol=1e-9)
+    np.testing.assert_allclose(sp.ridge_svd(b, Y, 1e-3)[1], sp.ridge_svd(a, Y, 1e-3)[1], rtol=1e-7, atol=1e-9)
+    s2 = s.copy()
+    s2[-1] = 1e-9 * s[0]
+    c = sp.basis(jnp.asarray(U0 @ np.diag(s2) @ V0.T), method="gram")
+    assert float(c.s[-1]) == 0.0 and float(jnp.abs(c.U[:, -1]).max()) == 0.0
+    with pytest.raises(ValueError, match="method"):
+        sp.basis(F, method="qr")

@@ -10,29 +10,10 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
-from PIL import Image
 
-from experiments.cli import main
-
-CLASSES = [f"class{i}" for i in range(10)]
-
-
-@pytest.fixture(scope="module")
-def folder(tmp_path_factory):
-    """``<root>/<split>/<class>/<index>.png``: 8 training and 4 test images per class."""
-    root = tmp_path_factory.mktemp("images") / "gen"
-    rng = np.random.default_rng(0)
-    palette = rng.integers(40, 216, size=(10, 3))
-    index = {"train": 0, "test": 0}
-    for split, per_class in (("train", 8), ("test", 4)):
-        for c, name in enumerate(CLASSES):
-            d = root / split / name
-            d.mkdir(parents=True)
-            for _ in range(per_class):
-                img = np.clip(palette[c] + rng.normal(0, 40, (32, 32, 3)), 0, 255).astype(np.uint8)
-                Image.fromarray(img).save(d / f"{index[split]:05d}.png")
-                index[split] += 1
-    return root
+# the generated image folder (10 classes, 8 training and 4 test images each), the cache isolation and the
+# in-process runner of the `clspec cifar` tests
+from test_cifar_cli import _cache, folder, run  # noqa: E402,F401
 
 
 @pytest.fixture(scope="module")
@@ -48,17 +29,6 @@ def checkpoint(tmp_path_factory):
     ckpt.save(path, state, {"kind": "pretrain", "arch": "tiny", "epoch": 1, "seed": 0, "history": [],
                             "projection_dim": 64})
     return path
-
-
-@pytest.fixture(autouse=True)
-def _cache(tmp_path, monkeypatch):
-    monkeypatch.setenv("CLSPEC_CACHE", str(tmp_path / "cache"))
-
-
-def run(argv, capsys):
-    code = main(argv)
-    captured = capsys.readouterr()
-    return code, captured.out, captured.err
 
 
 @pytest.mark.slow

@@ -169,17 +169,54 @@ class Basis(NamedTuple):
     Vt: Array
 
 
-def basis(F: Representation) -> Basis:
-    """The thin SVD of F (see :class:`Basis`)."""
+# basis(method="gram") drops directions with s_i below this fraction of s_1: the Gram matrix's
+# eigenvalues carry an absolute error of about eps * s_1^2, so s_i < sqrt(eps) s_1 ~ 1.5e-8 s_1
+# (float64) is not resolved; 1e-7 leaves a margin. Those directions count as F's null space.
+GRAM_FLOOR = 1e-7
+
+
+def basis(F: Representation, *, method: str = "svd") -> Basis:
+    """The thin SVD of F (see :class:`Basis`).
+
+    ``method="svd"``: LAPACK's SVD of F (accurate to round-off for every singular value).
+    ``method="gram"``: the eigendecomposition of the smaller Gram matrix (``F^T F`` or ``F F^T``),
+    then ``U = F V / s``. Several times faster for wide F (raw pixels, d = 3072; measured 1500 x 1000:
+    SVD 32 s, Gram 9-19 s on 2 shared cores) and as accurate for singular values above
+    ``GRAM_FLOOR * s_1``; smaller ones are returned as 0 with zero singular vectors.
+    """
     if isinstance(F, Basis):
         return F
     _check_F(F)
-    return Basis(*_svd(F))
+    if method == "svd":
+        return Basis(*_svd(F))
+    if method == "gram":
+        return Basis(*_gram_basis(F))
+    raise ValueError(f"method must be 'svd' or 'gram', got {method!r}")
 
 
 @jax.jit
 def _svd(F):
     return jnp.linalg.svd(F, full_matrices=False)
+
+
+@jax.jit
+def _gram_basis(F):
+    n, d = F.shape
+    wide = n < d
+    G = F @ F.T if wide else F.T @ F
+    lam, Q = jnp.linalg.eigh(G)
+    lam, Q = lam[::-1], Q[:, ::-1]
+    s = jnp.sqrt(jnp.maximum(lam, 0.0))
+    keep = s > GRAM_FLOOR * s[0]
+    inv = jnp.where(keep, 1.0 / jnp.where(keep, s, 1.0), 0.0)
+    s = jnp.where(keep, s, 0.0)
+    if wide:  # Q are the left singular vectors
+        U = Q * keep[None, :]
+        Vt = inv[:, None] * (U.T @ F)
+    else:  # Q are the right singular vectors
+        U = (F @ Q) * inv[None, :]
+        Vt = (Q * keep[None, :]).T
+    return U, s, Vt
 
 
 def label_energy(F: Representation | Basis, Y) -> Array:
