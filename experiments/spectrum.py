@@ -58,6 +58,11 @@ FEATURE_BATCH = 256
 # method="gram"): measured several times faster on 2 cores; exact above 1e-7 s_1. ResNet features (d = 64)
 # use LAPACK's SVD, accurate for every singular value.
 GRAM_MIN_D = 512
+# The prominent-count rule ignores singular values below this fraction of s_1: features are computed in
+# float32, whose rounding perturbs the singular values by about eps32 ||F||_F <= 6e-8 sqrt(d) s_1
+# (5e-7 s_1 at d = 64); 1e-5 leaves a margin. Below it a "gap" is to round-off (e.g. the dead ReLU
+# units of a projection head), not to a small part of the spectrum.
+FLOAT32_FLOOR = 1e-5
 LAYERS = ("encoder", "projection")
 BASELINES = ("random", "raw")
 RESULT = "spectrum.json"
@@ -542,7 +547,8 @@ def analyse(F_train, F_test, clean, test_labels, noisy, curve, K: int, k: int, s
     return {
         "n": int(X.shape[0]), "d": int(X.shape[1]), "svd_method": method,
         "sigma": np.asarray(s).tolist(), "sigma_centred": np.asarray(sc).tolist(),
-        "prominent": int(sp.prominent_count(s)), "prominent_centred": int(sp.prominent_count(sc)),
+        "prominent": int(sp.prominent_count(s, floor=FLOAT32_FLOOR)),
+        "prominent_centred": int(sp.prominent_count(sc, floor=FLOAT32_FLOOR)),
         "gap_K": float(sp.gap_ratio(s, K)), "gap_K_centred": float(sp.gap_ratio(sc, K)),
         "alignment": A.tolist(), "alignment_K": float(A[K - 1]),
         "alignment_K_centred": float(sp.alignment_curve(Bc, Y)[K - 1]),
@@ -744,7 +750,7 @@ def monitor_row(features: np.ndarray, labels: np.ndarray, num_classes: int) -> d
     F = np.asarray(features, np.float64)
     if F.ndim != 2 or num_classes + 1 > min(F.shape) or not np.isfinite(F).all():
         return {}
-    S = sp.spectral_summary(jnp.asarray(F), np.asarray(labels), num_classes)
+    S = sp.spectral_summary(jnp.asarray(F), np.asarray(labels), num_classes, floor=FLOAT32_FLOOR)
     return {"spec_alignment_K": round(float(S.alignment_K), 6), "spec_rankme": round(float(S.rankme), 4),
             "spec_prominent": int(S.prominent), "spec_gap_K": round(float(S.gap_K), 4)}
 

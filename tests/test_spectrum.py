@@ -55,6 +55,9 @@ def test_prominent_count_finds_the_gap_and_ignores_the_null_space():
     assert int(sp.prominent_count(jnp.array([1.0, 0.5, 0.0, 0.0]))) == 1
     assert int(sp.prominent_count(jnp.array([1.0, 0.0, 0.0]))) == 0
     assert int(sp.prominent_count(s, max_count=2)) == 2  # 0.9/0.8 > 1/0.9
+    # a larger floor: the gap to 0.03 (below 0.04 * s_1) is not counted either
+    assert int(sp.prominent_count(jnp.array([1.0, 0.5, 0.03, 1e-3]), floor=0.04)) == 1
+    assert int(sp.prominent_count(jnp.array([1.0, 0.5, 0.03, 1e-3]))) == 3
     with pytest.raises(ValueError, match="max_count"):
         sp.prominent_count(s, max_count=8)
 

@@ -74,13 +74,13 @@ def _structured_features(rng, n_per, K, d, noise, centres=None):
 
 def test_monitor_row_equals_theory_on_the_same_features():
     """The epoch row's spectral numbers are theory.spectrum's on the k-NN monitor features."""
-    from experiments.spectrum import monitor_row
+    from experiments.spectrum import FLOAT32_FLOOR, monitor_row
     from theory import spectrum as sp
 
     rng = np.random.default_rng(4)
     F, y = _structured_features(rng, 20, 3, 8, 1.0)
     got = monitor_row(F, y, 3)
-    S = sp.spectral_summary(jnp.asarray(F, jnp.float64), y, 3)
+    S = sp.spectral_summary(jnp.asarray(F, jnp.float64), y, 3, floor=FLOAT32_FLOOR)
     assert got["spec_alignment_K"] == pytest.approx(float(S.alignment_K), abs=1e-6)
     assert got["spec_prominent"] == int(S.prominent) and got["spec_rankme"] == pytest.approx(float(S.rankme), abs=1e-4)
     assert monitor_row(F[:3], y[:3], 3) == {}  # too few points for K = 3: no columns, no crash

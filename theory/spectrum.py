@@ -123,12 +123,13 @@ def _svals(F):
     return jnp.linalg.svd(F, compute_uv=False)
 
 
-def prominent_count(sigma: Array, *, max_count: int | None = None) -> Array:
+def prominent_count(sigma: Array, *, max_count: int | None = None, floor: float = NULL_FRACTION) -> Array:
     """The number of prominent singular values by the largest log-gap rule.
 
     ``argmax_i log(sigma_i / sigma_{i+1})`` over ``1 <= i <= max_count`` (default: all but the last)
-    with ``sigma_{i+1} > NULL_FRACTION * sigma_1`` (a gap into the numerical null space is not
-    counted); the count is that i. For ``f_min`` with xi = 0 and small delta it is K-bar
+    with ``sigma_{i+1} > floor * sigma_1`` (a gap into the numerical null space is not counted;
+    ``floor`` defaults to :data:`NULL_FRACTION`, for float64 data; features computed in float32 need
+    a larger one); the count is that i. For ``f_min`` with xi = 0 and small delta it is K-bar
     (Lemma A.2 / Corollary A.5: ``sigma_{K-bar} = 1``, ``sigma_{K-bar+1} = O(delta^{1/4})``).
     Returns 0 when no gap qualifies (rank <= 1).
     """
@@ -138,14 +139,14 @@ def prominent_count(sigma: Array, *, max_count: int | None = None) -> Array:
         raise ValueError(f"sigma must hold >= 2 singular values, got {r}")
     if isinstance(m, bool) or not isinstance(m, int) or not 1 <= m <= r - 1:
         raise ValueError(f"max_count must be an integer in [1, {r - 1}], got {max_count!r}")
-    return _prominent(sigma, m)
+    return _prominent(sigma, m, float(floor))
 
 
-@partial(jax.jit, static_argnums=1)
-def _prominent(sigma, m):
+@partial(jax.jit, static_argnums=(1, 2))
+def _prominent(sigma, m, floor):
     top = sigma[:m]
     nxt = sigma[1 : m + 1]
-    ok = nxt > NULL_FRACTION * sigma[0]
+    ok = nxt > floor * sigma[0]
     gap = jnp.where(ok, jnp.log(jnp.where(top > 0, top, 1.0)) - jnp.log(jnp.where(ok, nxt, 1.0)), -jnp.inf)
     return jnp.where(jnp.any(ok), jnp.argmax(gap) + 1, 0)
 
@@ -459,7 +460,7 @@ class Summary(NamedTuple):
     effective_rank: Array
 
 
-def spectral_summary(F: Representation, labels, num_classes: int) -> Summary:
+def spectral_summary(F: Representation, labels, num_classes: int, *, floor: float = NULL_FRACTION) -> Summary:
     """Singular values (both), prominent counts (both), ``sigma_K / sigma_{K+1}`` (uncentred),
     top-K alignment ``A(K)`` of the one-hot clean labels, RankMe (both variants) and the effective
     rank, for K = ``num_classes`` (<= min(n, d) - 1)."""
@@ -469,7 +470,7 @@ def spectral_summary(F: Representation, labels, num_classes: int) -> Summary:
     B = basis(F)
     s, sc = B.s, singular_values(F, centred=True)
     return Summary(
-        sigma=s, sigma_centred=sc, prominent=prominent_count(s), prominent_centred=prominent_count(sc),
+        sigma=s, sigma_centred=sc, prominent=prominent_count(s, floor=floor), prominent_centred=prominent_count(sc, floor=floor),
         gap_K=gap_ratio(s, num_classes), alignment_K=alignment_curve(B, Y)[num_classes - 1],
         rankme=rankme(s), rankme_pca=rankme_pca(sc), effective_rank=effective_rank(s),
     )
