@@ -144,6 +144,7 @@ def main(args) -> int:
     timing["total_s"] = round(time.perf_counter() - t0, 2)
     result["timing"] = timing
     runs.write_json(out / RESULT, result)  # the timing of this run, including the writes, added last
+    runs.atomic_write_text(out / "summary.md", summary_markdown(result))
     print(_one_line(result), file=sys.stderr)
     print(f"spectrum done in {timing['total_s']:.1f} s ({_timing_text(timing)}); results in {out}")
     if args.ledger:
