@@ -60,7 +60,7 @@ def run(preset: str, *, seed: int = 0, progress=None, evidence: Path | str | Non
     path = Path(evidence) if evidence is not None else EVIDENCE
     if not path.exists():
         note = f"skipped: evidence file {path} is missing; produce it with `{COMMAND}` and copy spectrum.json there"
-        return [row(c, float("nan"), None, "", verdict=INFO, setting="CPU-scale", note=note) for c in CLAIMS], {}
+        return [row(c, 0.0, None, "", verdict=INFO, setting="CPU-scale", note=note) for c in CLAIMS], {}
     result = json.loads(path.read_text())
     return rows_from_evidence(result), {"evidence": str(path), "result": _small(result)}
 
@@ -84,7 +84,7 @@ def rows_from_evidence(result: dict) -> list:
     missing = [n for n in (CL, RANDOM, RAW) if n not in reps]
     if missing:
         note = f"skipped: the evidence has no {', '.join(missing)} (has {', '.join(reps)})"
-        return [row(c, float("nan"), None, "", verdict=INFO, setting="CPU-scale", note=note) for c in CLAIMS]
+        return [row(c, 0.0, None, "", verdict=INFO, setting="CPU-scale", note=note) for c in CLAIMS]
     cl, rnd, raw = reps[CL], reps[RANDOM], reps[RAW]
 
     def pair(cid, key, a, b, relation, what):
@@ -129,7 +129,7 @@ def rows_from_evidence(result: dict) -> list:
                         note=f"projection A(K) {proj['alignment_K']:.4f} vs encoder {cl['alignment_K']:.4f}; prominent "
                              f"{proj['prominent']} vs {cl['prominent']}; RankMe {proj['rankme']:.2f} vs {cl['rankme']:.2f}"))
     else:
-        rows.append(row(C["C88"], float("nan"), None, "", verdict=INFO, setting=meta, note="no projection output"))
+        rows.append(row(C["C88"], 0.0, None, "", verdict=INFO, setting=meta, note="skipped: no projection output in the evidence"))
     rows.append(row(C["C89"], cl["rankme"], None, "", verdict=INFO, setting=meta,
                     note="; ".join(f"{label}: RankMe {r['rankme']:.2f}, RankMe-PCA {r['rankme_pca']:.2f}, erank "
                                    f"{r['effective_rank']:.2f}, alpha-ReQ {_alpha(r)}"
