@@ -24,6 +24,7 @@ SUBCOMMANDS = (
     "experiments.verify",
     "experiments.cifar.cli",
     "experiments.bench",
+    "experiments.spectrum",
     "experiments.cifar.data.cache",
 )
 

@@ -19,6 +19,7 @@ MODULES = (
     "experiments.checks.head",
     "experiments.checks.encoders",
     "experiments.checks.tables",
+    "experiments.checks.spectrum_real",
 )
 
 PRESETS = ("smoke", "cpu", "large")

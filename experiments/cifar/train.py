@@ -42,6 +42,7 @@ from experiments.cifar.parallel import DataParallel, data_parallel
 from experiments.cifar.steps import TrainState, create_state, make_simclr_step, simclr_optimizer
 from experiments import runs
 from experiments.runs import atomic_write_text, start_run, write_json
+from experiments.spectrum import monitor_row as spectral_monitor
 
 METRICS_JSONL = "metrics.jsonl"
 METRICS_JSON = "metrics.json"
@@ -620,6 +621,7 @@ def pretrain(
             "time_s": round(time.perf_counter() - t0, 3),
             "images_per_s": round(steps * cfg.batch_size / train_time, 2),
         }
+        row.update(spectral_monitor(f_train, np.asarray(train_set.labels)[:knn_train], num_classes))
         loop.end_epoch(epoch, _state_tree(state), row)
         print(
             f"pretrain epoch {epoch + 1}/{cfg.epochs}: loss {row['loss']:.4f}  kNN acc {knn:.4f}  "
