@@ -105,6 +105,18 @@ def perturbation_scale(n_sub, xi):
     return float(n_sub**2.5 * xi)
 
 
+def within_block_change_scale(n, n_sub, delta, xi):
+    """Lemma B.1: the order ``K-bar^3 (1 + delta)^2 xi / n`` of a within-block entry of ``A-tilde - A-bar``."""
+    return float(n_sub**3 * (1.0 + delta) ** 2 * xi / n)
+
+
+def appendix_b_bias_upper(beta, lam_k, align_sq, n):
+    """App. B.2: ``bias^2 <= 1 - (1/n)(2 b - b^2) ||V~_I V~_I^T Y||_F^2`` with ``b = lambda~_Kbar / (lambda~_Kbar + beta)``
+    the smallest shrinkage factor of the top K-bar directions (``align_sq`` = ``||V~_I V~_I^T Y||_F^2``)."""
+    b = lam_k / (lam_k + beta)
+    return 1.0 - (2.0 * b - b * b) * align_sq / n
+
+
 def alignment_drop_scale(n, n_sub, xi):
     """Lemma B.3: the order ``n Kbar^2 xi`` of the drop of ``||V_I V_I^T Y||_F^2`` when xi > 0."""
     return float(n * n_sub**2 * xi)
