@@ -52,7 +52,7 @@ def _spectrum(plt, sw, outdir: Path) -> Path:
     delta = pts[0]["delta"] if pts else 0.0
     axes[1].set_title(rf"top $\bar K$: $1 - \sigma_i(F)$ vs $\xi$ ($\delta$ = {delta:g})")
     axes[1].set_ylabel(r"$1 - \sigma_i(F)$, $i \leq \bar K$")
-    axes[2].set_title(rf"tail: $|\sigma_i(F) - \sigma_i(F)|_{{\xi=0}}|$ ($\delta$ = {delta:g})")
+    axes[2].set_title(rf"tail: $|\sigma_i(F) - \sigma_i(F; \xi = 0)|$ ($\delta$ = {delta:g})")
     axes[2].set_ylabel(r"change of $\sigma_i(F)$, $i > \bar K$, from $\xi$ = 0")
     for ax in axes:
         ax.set_xlabel("index i")
@@ -62,13 +62,41 @@ def _spectrum(plt, sw, outdir: Path) -> Path:
     return plotting.save(fig, outdir / "thm43_spectrum.png")
 
 
+def _tightness(plt, sw, outdir: Path) -> Path:
+    """measured / bound against delta for the random graphs (max over partitions and seeds) and the
+    two-level graphs (theory.graph.make_two_level_graph), for the Appendix A bounds."""
+    from experiments import plotting
+
+    fams = (("Cor. A.5 (C6)", lambda pt: max(e / b if b > 0 else 0.0 for e, b in
+                                            zip(pt["eig2"], bounds.block_eig_upper(np.asarray(pt["sizes"]), pt["delta_r"])))),
+            ("Lemma A.4 - 1 (C5)", lambda pt: max((e - 1.0) / (b - 1.0) for e, b in
+                                                zip(pt["eig_sq_sum"], bounds.block_eig_sq_sum_upper(np.asarray(pt["sizes"]), pt["delta_r"])))),
+            ("Eq. 12 leading (C7)", lambda pt: max(pt["tail_sq"]) / float(bounds.eq12_leading(pt["delta_r"]))),
+            ("Cor. A.6 leading (C9)", lambda pt: pt["tail_sum"] / float(bounds.cor_a6_global_leading(pt["p"], pt["n_sub"], pt["delta_r"]))))
+    fig, axes = plt.subplots(1, len(fams), figsize=(16, 4.0))
+    rand = [pt for pt in sw["delta"] if pt["delta_r"] > 0]
+    for ax, (name, ratio) in zip(axes, fams):
+        ds = sorted({pt["delta"] for pt in rand})
+        worst = [max(ratio(pt) for pt in rand if pt["delta"] == d) for d in ds]
+        ax.loglog([max(pt["delta_r"] for pt in rand if pt["delta"] == d) for d in ds], worst, "o-", ms=4, label="random (worst)")
+        tight = sw.get("tight", [])
+        if tight:
+            ax.loglog([pt["delta_r"] for pt in tight], [ratio(pt) for pt in tight], "s--", ms=4, label="two-level")
+        ax.axhline(1.0, color="k", lw=1, ls=":")
+        ax.set_xlabel(r"realized $\delta$")
+        ax.set_ylabel("measured / bound")
+        ax.set_title(name)
+        ax.legend(fontsize=7)
+    return plotting.save(fig, outdir / "thm43_tightness.png")
+
+
 def plot(data: dict, outdir: Path) -> list[Path]:
     from experiments import plotting
 
     plt = plotting.pyplot()
     outdir = Path(outdir)
     sw = data["sweeps"]
-    paths = [_spectrum(plt, sw, outdir)]
+    paths = [_spectrum(plt, sw, outdir), _tightness(plt, sw, outdir)]
 
     # 2. alignment vs delta and xi against bounds
     fig, axes = plt.subplots(1, 2, figsize=(11, 4.2))

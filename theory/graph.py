@@ -322,3 +322,21 @@ def measure_structured(g: StructuredGraph, *, chunk_points: int = 2000) -> Struc
         prod *= s_full[None, :]
         h_max = max(h_max, float(prod.max()))
     return StructuredMeters(delta, max_cross / float(blocks.min()), h_max * m)
+
+
+def make_two_level_graph(part: Partition, delta: float, xi: float = 0.0, *, dtype=jnp.float64) -> Weights:
+    """A structured graph at the edge of Assumption 4.1, to see how tight the Appendix A bounds are.
+
+    Within sub-class k, points split into two halves; weights are ``1 + delta`` within a half and
+    ``1`` across (so every column ratio is exactly ``1 + delta``, the most Assumption 4.1 allows),
+    and ``xi`` across sub-classes. Its second block eigenvalue is about ``delta / (2 + delta)``, of
+    order delta like a random block's but with the largest constant a two-valued pattern can give.
+    """
+    _check_delta_xi(delta, xi)
+    sub = part.sub_of_point
+    offs = np.asarray(part.offsets)[sub]
+    sizes = np.asarray(part.sizes)[sub]
+    half = (np.arange(part.n) - offs) < (sizes + 1) // 2
+    same = sub[:, None] == sub[None, :]
+    within = np.where(half[:, None] == half[None, :], 1.0 + delta, 1.0)
+    return jnp.asarray(np.where(same, within, xi), dtype=dtype)

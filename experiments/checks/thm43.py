@@ -10,7 +10,6 @@ Presets, measure (calls into ``theory``), judge (rows); figures in ``experiments
 from __future__ import annotations
 
 import dataclasses
-import time
 
 import jax
 import jax.numpy as jnp
@@ -18,16 +17,15 @@ import numpy as np
 
 from experiments.claims import (GE, INFO, LARGE, LE, NEAR, SMALL, Claim, error_row, explicit_row, fmt as _fmt,
                                leading_term_row, order_row, row)
+from experiments.checks import thm43_large
 from experiments.plot_thm43 import plot  # noqa: F401  (the checks protocol: module.plot(data, outdir))
 from theory import bounds, tolerances
-from theory.graph import (Partition, balanced_partition, make_graph, make_structured_graph, measure_delta,
-                          measure_structured, measure_xi, partition)
+from theory.graph import (Partition, balanced_partition, make_graph, make_two_level_graph, measure_delta, measure_xi,
+                          partition)
 from theory.head import bias_variance
 from theory.losses import check_minimizer
-from theory.representation import (block_normalized_adjacency, block_perturbation, block_spectra, lanczos_vs_dense,
-                                   normalized_adjacency, normalized_operator, perron_space, perturbation_norm2,
-                                   structured_perturbation, sym_norm2, top_eigh)
-
+from theory.representation import (block_normalized_adjacency, block_perturbation, block_spectra, normalized_adjacency,
+                                   perron_space, sym_norm2, top_eigh)
 
 C = {c.id: c for c in (
     Claim("C1", "Lemma A.2", "With xi = 0 the top K-bar eigenvalues of A-bar equal 1."),
@@ -106,9 +104,9 @@ PRESETS["large"] = dataclasses.replace(PRESETS["cpu"], structured=True, seeds=1)
 
 
 
-def measure_dense(part: Partition, delta: float, xi: float, seed: int, p: int, betas=()) -> dict:
-    """Every quantity of Theorem 4.3 on one generated dense graph (and App. B.2's bias at ``betas``)."""
-    W = make_graph(jax.random.PRNGKey(seed), part, delta, xi)
+def measure_dense(part: Partition, delta: float, xi: float, seed: int, p: int, betas=(), W=None) -> dict:
+    """Every quantity of Theorem 4.3 on one generated dense graph, or on ``W`` (and App. B.2's bias at ``betas``)."""
+    W = make_graph(jax.random.PRNGKey(seed), part, delta, xi) if W is None else W
     At = normalized_adjacency(W)  # A-tilde: the full graph
     Ab = block_normalized_adjacency(W, part)  # A-bar of App. B (cross weights dropped)
     lam, V = top_eigh(At, p, method="dense")
@@ -143,31 +141,6 @@ def _record(part, delta, xi, seed, p, d_r, x_r, lam, V, spec, **perturbation) ->
     }
 
 
-def measure_large(part: Partition, delta: float, xi: float, seed: int, p: int, rank: int) -> dict:
-    """The xi > 0 quantities (and the per-block Appendix A ones) on a matrix-free graph."""
-    g = make_structured_graph(jax.random.PRNGKey(seed), part, delta, xi, rank=rank)
-    meters = measure_structured(g)
-    Ab_blocks, pert = structured_perturbation(g)
-    spec = block_spectra(list(np.asarray(Ab_blocks)), p)
-    if xi > 0:
-        lam, V = top_eigh(normalized_operator(g), p, method="lanczos")
-    else:  # block-diagonal: the spectrum is the union of the block spectra, the top K-bar space the Perron vectors
-        lam, V = spec.top_sorted, perron_space(spec.perron, part)
-    return _record(part, delta, xi, seed, p, meters.delta, meters.xi, lam, V, spec, E_fro=float(pert.E_fro),
-                   E_2=perturbation_norm2(g) if xi > 0 else 0.0, H_fro=float(pert.H_fro), h_ratio=meters.h_ratio,
-                   within_max=float(pert.within_max))
-
-
-def lanczos_agreement(cfg: Config, seed: int) -> str:
-    """Top eigenvalues from Lanczos (matrix-free) against dense eigh on the same n = 3,000 graph, as a note."""
-    part = balanced_partition(cfg.agree_n_sub, cfg.large_m, min(cfg.large_classes, cfg.agree_n_sub))
-    g = make_structured_graph(jax.random.PRNGKey(seed), part, cfg.large_deltas[0], cfg.large_xis[-1], rank=cfg.rank)
-    err, dense_s, lanczos_s = lanczos_vs_dense(g, part.n_sub + cfg.large_extra_p)
-    return (f"Solver check: top {part.n_sub + cfg.large_extra_p} eigenvalues from Lanczos (matrix-free) vs dense eigh on the "
-            f"same n = {part.n} graph differ by at most {err:.2e} (tolerance {tolerances.LANCZOS_VS_DENSE:.0e}); dense "
-            f"{dense_s:.1f} s, Lanczos {lanczos_s:.1f} s.")
-
-
 def loss_checks(sizes, n_classes: int, delta: float, xi: float, seed: int) -> dict:
     """C19-C21 on one graph: f_min against the optimum and 64 perturbations (``theory.losses.check_minimizer``)."""
     part = partition(sizes, n_classes=n_classes)
@@ -192,6 +165,11 @@ def _sweeps(cfg: Config, seed: int, progress) -> dict:
     for kind, name, part, d, x, s in progress(tasks, desc="thm43 graphs"):
         p = min(cfg.p_per_sub * part.n_sub, part.n - 1)
         out[kind].append({**measure_dense(part, d, x, s, p, cfg.betas if kind == "xi" else ()), "partition": name})
+    name, sizes, n_classes = cfg.partitions[0]  # the tightest construction (theory.graph.make_two_level_graph)
+    part = partition(sizes, n_classes=n_classes)
+    out["tight"] = [{**measure_dense(part, d, 0.0, 0, min(cfg.p_per_sub * part.n_sub, part.n - 1),
+                                     W=make_two_level_graph(part, d)), "partition": f"two-level, {name}"}
+                    for d in progress(cfg.deltas, desc="thm43 two-level graphs") if d > 0]
     for K in progress(cfg.n_subs_scaling, desc="thm43 K-bar sweep"):
         part = balanced_partition(K, cfg.m_scaling, 2)
         for s in range(cfg.seeds):
@@ -202,27 +180,20 @@ def _sweeps(cfg: Config, seed: int, progress) -> dict:
     return out
 
 
-def _large(cfg: Config, seed: int, progress) -> dict:
-    part = balanced_partition(cfg.large_n_sub, cfg.large_m, cfg.large_classes)
-    p = part.n_sub + cfg.large_extra_p
-    out = {"delta": [], "xi": [], "path": [], "nsub": []}
-    # xi > 0 points move delta and xi together, so they serve the fixed-size checks and the joint path
-    tasks = [("delta", d, 0.0) for d in cfg.large_deltas] + [("xi", d, x) for d, x in zip(cfg.large_deltas, cfg.large_xis)]
-    for kind, d, x in progress(tasks, desc="thm43 n=20,000"):
-        t0 = time.perf_counter()
-        pt = measure_large(part, d, x, seed, p, cfg.rank)
-        pt.update(seconds=time.perf_counter() - t0, partition=f"structured K={cfg.large_classes} K-bar={part.n_sub} n={part.n}")
-        out[kind].append(pt)
-    return out
-
-
 # --- judge: one function per claim (or group of claims), each guarded ------------
 
 
 ATOL, RTOL = tolerances.eig_atol("float64"), tolerances.bound_rtol("float64")
 
 
-def _explicit(cid, pts, relation, per_point, tol_of=lambda m, b: RTOL * max(abs(b), 1.0), note=""):
+def _tightest(tight, per_point, relation):
+    """The bound's ratio on the two-level graphs (the tightest construction), as a note."""
+    r = [m / b for m, b, _ in map(per_point, tight) if b != 0]
+    return f"two-level graphs (tightest construction): ratio {max(r) if relation == LE else min(r):.3g}" if r else ""
+
+
+def _explicit(cid, pts, relation, per_point, tol_of=lambda m, b: RTOL * max(abs(b), 1.0), note="", tight=()):
+    note = "; ".join(x for x in (note, _tightest(tight, per_point, relation)) if x)
     return explicit_row(C[cid], pts, relation, per_point, tol_of=tol_of, note=note,
                         setting_of=lambda pt, extra: _fmt(partition=pt["partition"], delta=pt["delta_r"], **extra),
                         shown=lambda pt: pt["delta_r"] > 0)
@@ -241,17 +212,19 @@ def _worst_block(pt, key, fn, relation):
 def judge_appendix_a(sw, loss):
     zero = sw["delta"]
     w = max(zero, key=lambda pt: _quantized(pt["top_err"]))
+    t = sw.get("tight", [])
     return [row(C["C1"], w["top_err"], ATOL, LE, setting=_fmt(partition=w["partition"], delta=w["delta"], seed=w["seed"]),
                 note=f"max |lambda_i - 1|, i <= K-bar, over {len(zero)} graphs (bound = eigensolver round-off)"),
-            _explicit("C2", zero, LE, lambda pt: (max(pt["col_ratio"]), float(bounds.column_ratio_bound(pt["delta_r"])), {})),
-            _explicit("C3", zero, LE, lambda pt: (max(pt["perron_ratio"]), float(bounds.perron_ratio_bound(pt["delta_r"])), {})),
-            *[_explicit(cid, zero, rel, lambda pt, k=key, f=fn, r=rel: _worst_block(pt, k, f, r)) for cid, key, fn, rel in (
+            _explicit("C2", zero, LE, lambda pt: (max(pt["col_ratio"]), float(bounds.column_ratio_bound(pt["delta_r"])), {}), tight=t),
+            _explicit("C3", zero, LE, lambda pt: (max(pt["perron_ratio"]), float(bounds.perron_ratio_bound(pt["delta_r"])), {}), tight=t),
+            *[_explicit(cid, zero, rel, lambda pt, k=key, f=fn, r=rel: _worst_block(pt, k, f, r), tight=t) for cid, key, fn, rel in (
                 ("C4", "l1_sq", bounds.perron_l1_sq_lower, GE), ("C5", "eig_sq_sum", bounds.block_eig_sq_sum_upper, LE),
                 ("C6", "eig2", bounds.block_eig_upper, LE))]]
 
 
-def _leading(cid, pos, measured_of, leading_of, order, relation=LE, tol=0.0, note=""):
+def _leading(cid, pos, measured_of, leading_of, order, relation=LE, tol=0.0, note="", tight=()):
     """C7-C9, C11: explicit leading term + O(delta'^order) (``experiments.claims.leading_term_row``)."""
+    note = "; ".join(x for x in (note, _tightest(tight, lambda pt: (measured_of(pt), leading_of(pt), {}), relation)) if x)
     return leading_term_row(C[cid], [float(bounds.delta_prime(pt["delta_r"])) for pt in pos], [measured_of(pt) for pt in pos],
                             [leading_of(pt) for pt in pos], order, relation=relation, groups=[pt["partition"] for pt in pos],
                             label="delta'", tol=tol, note=note,
@@ -259,14 +232,12 @@ def _leading(cid, pos, measured_of, leading_of, order, relation=LE, tol=0.0, not
 
 
 def judge_leading_terms(sw, loss):
-    pos = [pt for pt in sw["delta"] if pt["delta_r"] > 0]
-    return [
-        _leading("C7", pos, lambda pt: max(pt["tail_sq"]), lambda pt: float(bounds.eq12_leading(pt["delta_r"])), 2),
-        _leading("C8", pos, lambda pt: max(pt["block_tail_sum"]),
-                 lambda pt: float(bounds.cor_a6_block_leading(max(pt["p_k"]), pt["delta_r"])), 1),
-        _leading("C9", pos, lambda pt: pt["tail_sum"],
-                 lambda pt: float(bounds.cor_a6_global_leading(pt["p"], pt["n_sub"], pt["delta_r"])), 1),
-    ]
+    pos, t = [pt for pt in sw["delta"] if pt["delta_r"] > 0], sw.get("tight", [])
+    return [_leading("C7", pos, lambda pt: max(pt["tail_sq"]), lambda pt: float(bounds.eq12_leading(pt["delta_r"])), 2, tight=t),
+            _leading("C8", pos, lambda pt: max(pt["block_tail_sum"]),
+                     lambda pt: float(bounds.cor_a6_block_leading(max(pt["p_k"]), pt["delta_r"])), 1, tight=t),
+            _leading("C9", pos, lambda pt: pt["tail_sum"],
+                     lambda pt: float(bounds.cor_a6_global_leading(pt["p"], pt["n_sub"], pt["delta_r"])), 1, tight=t)]
 
 
 def judge_alignment(sw, loss):
@@ -289,7 +260,8 @@ def judge_perron_entries(sw, loss):
         e_min, e_max, ratio = bounds.perron_entry_bounds(min(pt["sizes"]), max(pt["sizes"]), pt["delta_r"])
         return {"C22": (min(pt["perron_min"]), e_min, {}), "C23": (max(pt["perron_max"]), e_max, {}),
                 "C24": (max(mx / mn for mx, mn in zip(pt["perron_max"], pt["perron_min"])), ratio, {})}[which]
-    return [_explicit(cid, sw["delta"], rel, lambda pt, c=cid: per(pt, c)) for cid, rel in (("C22", GE), ("C23", LE), ("C24", LE))]
+    return [_explicit(cid, sw["delta"], rel, lambda pt, c=cid: per(pt, c), tight=sw.get("tight", []))
+            for cid, rel in (("C22", GE), ("C23", LE), ("C24", LE))]
 
 
 def _order(cid, pts, x_of, y_of, q, label, limit=SMALL, note="", groups=True):
@@ -391,7 +363,7 @@ def run(preset: str, *, seed: int = 0, progress=lambda it, desc="": it):
     if preset not in PRESETS:
         raise ValueError(f"preset must be one of {tuple(PRESETS)}, got {preset!r}")
     cfg = PRESETS[preset]
-    sweeps = _large(cfg, seed, progress) if cfg.structured else _sweeps(cfg, seed, progress)
+    sweeps = thm43_large.sweeps(cfg, seed, progress, _record) if cfg.structured else _sweeps(cfg, seed, progress)
     loss = loss_checks(*cfg.loss_partition, 0.2, 0.01, seed)
-    notes = [lanczos_agreement(cfg, seed)] if cfg.structured else []
+    notes = [thm43_large.lanczos_agreement(cfg, seed)] if cfg.structured else []
     return judge(sweeps, loss), {"config": dataclasses.asdict(cfg), "sweeps": sweeps, "loss": loss, "notes": notes}
