@@ -107,6 +107,20 @@ def test_theory_functions_trace_under_jit_and_vmap():
     assert float(chk.min_excess) >= -1e-12 and abs(float(chk.at_min - chk.optimum)) < 1e-10
 
 
+def test_theorem_43_bounds_trace_under_jit_vmap_and_grad():
+    deltas = jnp.array([0.01, 0.1, 0.3])
+    fns = (bounds.delta_prime, bounds.column_ratio_bound, bounds.eq12_leading, lambda d: bounds.perron_l1_sq_lower(10, d),
+           lambda d: bounds.block_eig_upper(10, d), lambda d: bounds.cor_a6_block_leading(3, d),
+           lambda d: bounds.cor_a6_global_leading(12, 4, d), lambda d: bounds.alignment_lower_exact([5, 6, 7], d),
+           lambda d: bounds.alignment_lower_leading([5, 6, 7], d), lambda x: bounds.perturbation_scale(4, x),
+           lambda x: bounds.offblock_fro_upper(4, x), lambda x: bounds.alignment_drop_scale(40, 4, x),
+           lambda x: bounds.within_block_change_scale(40, 4, 0.1, x), lambda b: bounds.appendix_b_bias_upper(b, 0.99, 10.0, 12))
+    for f in fns:
+        eager = np.array([float(f(float(d))) for d in deltas])
+        assert np.allclose(jax.vmap(f)(deltas), eager) and np.isclose(jax.jit(f)(deltas[1]), eager[1])
+        assert np.isfinite(float(jax.grad(f)(deltas[1])))
+
+
 def test_canonical_basis_does_not_depend_on_the_basis_of_a_repeated_eigenvalue():
     part = partition([9, 10, 11, 12], n_classes=2)
     lam, V = top_eigh(normalized_adjacency(make_graph(jax.random.PRNGKey(1), part, 0.1, 0.0)), 7)
