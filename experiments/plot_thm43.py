@@ -64,7 +64,7 @@ def _spectrum(plt, sw, outdir: Path) -> Path:
 
 def _tightness(plt, sw, outdir: Path) -> Path:
     """measured / bound against delta for the random graphs (max over partitions and seeds) and the
-    two-level graphs (theory.graph.make_two_level_graph), for the Appendix A bounds."""
+    two-level graphs (theory.graph.extremal_graph, "two-level"), for the Appendix A bounds."""
     from experiments import plotting
 
     fams = (("Cor. A.5 (C6)", lambda pt: max(e / b if b > 0 else 0.0 for e, b in

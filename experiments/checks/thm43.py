@@ -20,7 +20,7 @@ from experiments.claims import (GE, INFO, LARGE, LE, NEAR, SMALL, Claim, error_r
 from experiments.checks import thm43_large
 from experiments.plot_thm43 import plot  # noqa: F401  (the checks protocol: module.plot(data, outdir))
 from theory import bounds, tolerances
-from theory.graph import (Partition, balanced_partition, make_graph, make_two_level_graph, measure_delta, measure_xi,
+from theory.graph import (Partition, balanced_partition, make_graph, extremal_graph, measure_delta, measure_xi,
                           partition)
 from theory.head import bias_variance
 from theory.losses import check_minimizer
@@ -165,10 +165,10 @@ def _sweeps(cfg: Config, seed: int, progress) -> dict:
     for kind, name, part, d, x, s in progress(tasks, desc="thm43 graphs"):
         p = min(cfg.p_per_sub * part.n_sub, part.n - 1)
         out[kind].append({**measure_dense(part, d, x, s, p, cfg.betas if kind == "xi" else ()), "partition": name})
-    name, sizes, n_classes = cfg.partitions[0]  # the tightest construction (theory.graph.make_two_level_graph)
+    name, sizes, n_classes = cfg.partitions[0]  # the tightest construction (theory.graph.extremal_graph, "two-level")
     part = partition(sizes, n_classes=n_classes)
     out["tight"] = [{**measure_dense(part, d, 0.0, 0, min(cfg.p_per_sub * part.n_sub, part.n - 1),
-                                     W=make_two_level_graph(part, d)), "partition": f"two-level, {name}"}
+                                     W=extremal_graph(part, d, "two-level")), "partition": f"two-level, {name}"}
                     for d in progress(cfg.deltas, desc="thm43 two-level graphs") if d > 0]
     for K in progress(cfg.n_subs_scaling, desc="thm43 K-bar sweep"):
         part = balanced_partition(K, cfg.m_scaling, 2)
