@@ -187,9 +187,9 @@ ATOL, RTOL = tolerances.eig_atol("float64"), tolerances.bound_rtol("float64")
 
 
 def _tightest(tight, per_point, relation):
-    """The bound's ratio on the two-level graphs (the tightest construction), as a note."""
+    """The bound's ratio on the two-level extremal graphs (theory.graph.extremal_graph), as a note."""
     r = [m / b for m, b, _ in map(per_point, tight) if b != 0]
-    return f"two-level graphs (tightest construction): ratio {max(r) if relation == LE else min(r):.3g}" if r else ""
+    return f"two-level extremal graphs: ratio {max(r) if relation == LE else min(r):.3g}" if r else ""
 
 
 def _explicit(cid, pts, relation, per_point, tol_of=lambda m, b: RTOL * max(abs(b), 1.0), note="", tight=()):
