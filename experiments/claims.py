@@ -184,9 +184,9 @@ def order_row(
     ``limit=SMALL`` (x -> 0): FAIL when ``order`` lies above the bootstrap interval of the
     fitted log-log slope by more than ``theory.tolerances.ORDER_SLACK`` (y falls more slowly
     than claimed). ``limit=LARGE`` (x -> inf): FAIL when ``order`` lies that far below it (y
-    grows faster than claimed). The sweep must span
-    ``theory.tolerances.ORDER_MIN_DECADES`` decades of ``x``; a shorter one (the two-point
-    ``large`` preset) gives an INFO row, never a PASS, since it cannot fail the test. A ``y`` that is <= 0 at every point is trivially
+    grows faster than claimed). The sweep must span ``theory.tolerances.ORDER_MIN_DECADES``
+    decades of ``x``; a shorter one (the two-point ``large`` preset) gives an INFO row, never a
+    PASS, since it cannot fail the test. A ``y`` that is <= 0 at every point is trivially
     O(anything) and PASSes; a ``y > 0`` on too few decades to fit FAILs (no order can be shown).
     The row: measured = fitted slope, bound = the claimed order, the interval in the note.
     """
