@@ -30,18 +30,20 @@ from theory._types import Array, Eigvals, Eigvecs, Labels, PRNGKeyArray, Represe
 from theory.graph import Partition
 
 
-def _check_beta(beta: float) -> float:
-    beta = float(beta)
-    if not beta >= 0:
-        raise ValueError(f"beta must be >= 0, got {beta}")
-    return beta
+def _check_nonnegative(name: str, value):
+    """Refuse a negative Python-level ``value``; arrays and tracers pass through unchecked,
+    so every public function here traces under ``jit``, ``vmap`` and ``grad``."""
+    if isinstance(value, (int, float, np.integer, np.floating)) and not value >= 0:
+        raise ValueError(f"{name} must be >= 0, got {value}")
+    return value
 
 
-def _check_sigma(sigma: float) -> float:
-    sigma = float(sigma)
-    if not sigma >= 0:
-        raise ValueError(f"sigma must be >= 0, got {sigma}")
-    return sigma
+def _check_beta(beta):
+    return _check_nonnegative("beta", beta)
+
+
+def _check_sigma(sigma):
+    return _check_nonnegative("sigma", sigma)
 
 
 # ----------------------------------------------------------------------------
@@ -96,8 +98,8 @@ def _spectral_predictions(V, eigvals, Y, beta):
 class BiasVariance(NamedTuple):
     """Eq. 13: ``E (1/n)||Y - F W-hat||_F^2 = bias2 + variance``."""
 
-    bias2: float
-    variance: float
+    bias2: Array
+    variance: Array
 
     @property
     def risk(self) -> float:
@@ -112,7 +114,7 @@ def bias_variance(V: Eigvecs, eigvals: Eigvals, Y: Labels, beta: float, sigma: f
     noise with columns ``N(0, sigma^2 I / K)``.
     """
     bias2, variance = _bias_variance(V, jnp.asarray(eigvals), Y, _check_beta(beta), _check_sigma(sigma))
-    return BiasVariance(float(bias2), float(variance))
+    return BiasVariance(bias2, variance)
 
 
 @jax.jit
@@ -133,7 +135,7 @@ def expected_risk(H: Array, Y: Labels, sigma: float) -> BiasVariance:
     sigma = _check_sigma(sigma)
     n = Y.shape[0]
     bias2, hh = _risk_terms(H, Y)
-    return BiasVariance(float(bias2 / n), float(sigma**2 * hh / n))
+    return BiasVariance(bias2 / n, sigma**2 * hh / n)
 
 
 @jax.jit
@@ -169,6 +171,16 @@ def _correct(scores, labels, margin):
     other = jnp.max(jnp.where(jax.nn.one_hot(labels, scores.shape[1], dtype=bool), -jnp.inf, scores), axis=1)
     tol = margin * jnp.maximum(jnp.max(jnp.abs(scores)), 1e-300)
     return own - other > tol
+
+
+def recovery(V: Eigvecs, eigvals: Eigvals, Y_noisy: Labels, clean_labels, beta) -> Array:
+    """Theorem 4.5's quantity: the fraction of training points whose clean label strictly wins
+    under the ridge head's predictions ``F* B F*^T Y-hat`` (ties count as wrong, see :func:`correct`).
+
+    Traceable in every argument, so a sweep over ``beta`` or over a stack of ``Y_noisy`` is a ``jax.vmap``.
+    """
+    Z = spectral_predictions(V, eigvals, Y_noisy, _check_beta(beta))
+    return jnp.mean(_correct(Z, jnp.asarray(clean_labels), 1e-9).astype(Z.dtype))
 
 
 def accuracy(scores: Array, labels, *, margin: float = 1e-9) -> float:

@@ -17,6 +17,7 @@ from types import ModuleType
 MODULES = (
     "experiments.checks.thm43",
     "experiments.checks.head",
+    "experiments.checks.flips",
     "experiments.checks.encoders",
     "experiments.checks.tables",
 )
