@@ -260,6 +260,32 @@ def run(preset: str = "cpu", *, seed: int = 0, progress=None):
     est = _estimator_bias(cfg, tgt_x, keys[9])
     est_ind, est_inb = est["independent"], est["in_batch"]
 
+    data = {
+        "preset": preset,
+        "seed": seed,
+        "config": dataclasses.asdict(cfg),
+        "n": n,
+        "table_min_loss": tgt_table.min_loss,
+        "closed_form": {"eigvals": np.asarray(tgt_x.eigvals).tolist(), "min_loss": tgt_x.min_loss,
+                        **{k: np.asarray(v).tolist() for k, v in closed.items()}},
+        "linear_class_optimum": {"min_loss": lin_min, **{k: np.asarray(v).tolist() for k, v in lin_opt.items()}},
+        "runs": runs,
+        "final": final,
+        "graph": {k: np.asarray(v).tolist() for k, v in graph.items()},
+        "estimators": {"independent": est_ind, "in_batch": est_inb},
+        "seconds": time.perf_counter() - t_start,
+    }
+    return judge(data), data
+
+
+
+def judge(data: dict) -> list:
+    """The rows of C50-C64 from a run's saved ``data`` (re-judging never retrains)."""
+    cfg = dataclasses.replace(PRESETS["cpu"], **data["config"])
+    seed, n, final, runs, graph = data["seed"], data["n"], data["final"], data["runs"], data["graph"]
+    closed, lin_opt = data["closed_form"], data["linear_class_optimum"]
+    lin_min, min_loss, table_min = lin_opt["min_loss"], closed["min_loss"], data["table_min_loss"]
+    est_ind, est_inb = data["estimators"]["independent"], data["estimators"]["in_batch"]
     setting = (f"K={cfg.n_classes}, K-bar={cfg.n_sub}, n={n}, d={cfg.d}, p={cfg.p}, sigma={cfg.sigma}, "
                f"batch={cfg.batch}, seed={seed}")
     rows = []
@@ -274,10 +300,10 @@ def run(preset: str = "cpu", *, seed: int = 0, progress=None):
         return gaps, (f"{int(np.sum(gaps <= LOSS_GAP))}/{gaps.size} training seeds pass; gap mean {gaps.mean():.3g}, "
                       f"std {gaps.std(ddof=1) if gaps.size > 1 else 0.0:.2g}, per seed {np.round(gaps, 5).tolist()}")
 
-    gaps, seeds_note = over_seeds("table", tgt_table.min_loss)
+    gaps, seeds_note = over_seeds("table", table_min)
     rows.append(row(_BY_ID["C50"], gaps.max(), LOSS_GAP, LE,
                     setting=f"{setting}, {cfg.steps_spectral} Adam steps, lr {cfg.lr:g}, in-batch negatives, worst of {gaps.size} seeds",
-                    note=f"{seeds_note}; closed-form minimum {tgt_table.min_loss:.6f}"))
+                    note=f"{seeds_note}; closed-form minimum {table_min:.6f}"))
     rows.append(row(_BY_ID["C51"], ts["sine"], SINE_MAX, LE, setting=setting,
                     note=(f"learned sqrt(w)-weighted singular values {np.round(ts['singular_values'], 3).tolist()} vs "
                           f"sqrt(lambda) {np.round(closed['singular_values'], 3).tolist()}; alignment_f "
@@ -287,7 +313,7 @@ def run(preset: str = "cpu", *, seed: int = 0, progress=None):
     gaps, seeds_note = over_seeds("linear", lin_min)
     sens = rel(f[f"linear/spectral/lr{cfg.lr_sensitivity:g}"]["pop_loss"], lin_min)
     rows.append(row(_BY_ID["C52"], gaps.max(), LOSS_GAP, LE, setting=f"{setting}, lr {cfg.lr:g}, worst of {gaps.size} seeds",
-                    note=(f"{seeds_note}; linear-class minimum {lin_min:.6f} (unrestricted {tgt_x.min_loss:.6f}); "
+                    note=(f"{seeds_note}; linear-class minimum {lin_min:.6f} (unrestricted {min_loss:.6f}); "
                           f"sensitivity: at lr {cfg.lr_sensitivity:g} (first seed) the gap is {sens:.3g}")))
     rows.append(row(_BY_ID["C53"], ls["prominence"], PROMINENCE_MAX, LE, setting=f"{setting}; {outside}",
                     note=(f"singular values {np.round(ls['singular_values'], 3).tolist()}; closed form ratio "
@@ -310,9 +336,9 @@ def run(preset: str = "cpu", *, seed: int = 0, progress=None):
                           f"{ms['alignment_u']:.3f} vs closed form {closed['alignment_u']:.3f}")))
     rows.append(row(_BY_ID["C57"], ls["sine"], None, LE, verdict=INFO, setting=setting,
                     note=(f"the best linear encoder (closed form) is itself at sine {lin_opt['sine']:.3f} with loss "
-                          f"{lin_min:.4f} vs {tgt_x.min_loss:.4f}: f(x) = Wx cannot make f constant on a sub-class")))
+                          f"{lin_min:.4f} vs {min_loss:.4f}: f(x) = Wx cannot make f constant on a sub-class")))
     rows.append(row(_BY_ID["C58"], ms["sine"], None, LE, verdict=INFO, setting=f"{setting}, width {cfg.width}",
-                    note=f"relative loss gap to the closed-form minimum {rel(ms['pop_loss'], tgt_x.min_loss):.2e}"))
+                    note=f"relative loss gap to the closed-form minimum {rel(ms['pop_loss'], min_loss):.2e}"))
     for cid, name in (("C59", "table"), ("C60", "linear"), ("C61", "mlp")):
         r = f[f"{name}/nt_xent"]
         sv = np.asarray(r["singular_values"])
@@ -338,74 +364,11 @@ def run(preset: str = "cpu", *, seed: int = 0, progress=None):
                               f"eigenvalues {np.round(graph['mask_eigvals'], 3).tolist()}" if "mask_xi" in graph
                               else ""))))
 
-    data = {
-        "preset": preset,
-        "seed": seed,
-        "config": dataclasses.asdict(cfg),
-        "n": n,
-        "closed_form": {"eigvals": np.asarray(tgt_x.eigvals).tolist(), "min_loss": tgt_x.min_loss,
-                        **{k: np.asarray(v).tolist() for k, v in closed.items()}},
-        "linear_class_optimum": {"min_loss": lin_min, **{k: np.asarray(v).tolist() for k, v in lin_opt.items()}},
-        "runs": runs,
-        "final": final,
-        "graph": {k: np.asarray(v).tolist() for k, v in graph.items()},
-        "estimators": {"independent": est_ind, "in_batch": est_inb},
-        "seconds": time.perf_counter() - t_start,
-    }
-    return rows, data
+    return rows
 
 
 def plot(data: dict, outdir) -> list[Path]:
-    """Two figures, pure functions of ``data``."""
-    from experiments import plotting
+    """Two figures, pure functions of ``data`` (experiments/plots_encoders.py)."""
+    from experiments import plots_encoders
 
-    plt = plotting.pyplot()
-    outdir = Path(outdir)
-    k = data["config"]["n_sub"]
-    sqrt_lam = np.sqrt(np.maximum(np.asarray(data["closed_form"]["eigvals"]), 0.0))
-    paths = []
-
-    fig, axes = plt.subplots(1, 3, figsize=(13, 3.8), sharey=True)
-    for ax, name in zip(axes, ("table", "linear", "mlp")):
-        h = data["runs"][f"{name}/spectral"]
-        step = np.asarray(h["step"])
-        sv = np.asarray(h["singular_values"])
-        for i in range(sv.shape[1]):
-            ax.plot(step, sv[:, i], color="C0" if i < k else "C1", lw=1.2)
-        for i, s in enumerate(sqrt_lam):
-            ax.axhline(max(s, 1e-4), color="C0" if i < k else "C1", ls="--", lw=0.8, alpha=0.6)
-        if name == "linear":
-            for s in np.asarray(data["linear_class_optimum"]["singular_values"]):
-                ax.axhline(max(s, 1e-4), color="k", ls=":", lw=0.8, alpha=0.7)
-        ax.set_yscale("log")
-        ax.set_title(f"{name}, spectral loss (SGD on sampled pairs)")
-        ax.set_xlabel("Adam step")
-    axes[0].set_ylabel(r"singular values of $U=\sqrt{w/S}\,F$")
-    axes[0].plot([], [], color="C0", label=rf"top $\bar K$={k} (learned)")
-    axes[0].plot([], [], color="C1", label="remaining (learned)")
-    axes[0].plot([], [], color="gray", ls="--", label=r"closed form $\sqrt{\lambda_i}$")
-    axes[0].legend(fontsize=8, loc="lower right")
-    axes[1].plot([], [], color="k", ls=":", label="best linear encoder (closed form)")
-    axes[1].legend(fontsize=8, loc="lower right")
-    fig.suptitle(f"Learned singular spectrum vs the closed form (n={data['n']}, p={data['config']['p']})")
-    paths.append(plotting.save(fig, outdir / "encoders_singular_values.png"))
-
-    fig, (ax1, ax2, ax3) = plt.subplots(1, 3, figsize=(15, 4.2))
-    for c, name in enumerate(("table", "linear", "mlp")):
-        for loss, ls in (("spectral", "-"), ("nt_xent", ":")):
-            h = data["runs"][f"{name}/{loss}"]
-            ax1.plot(h["step"], h["sine"], color=f"C{c}", ls=ls, label=f"{name}, {loss}")
-            ax2.plot(h["step"], h["alignment_f"], color=f"C{c}", ls=ls, label=f"{name}, {loss}")
-            ax3.plot(h["step"], h["alignment_bias"], color=f"C{c}", ls=ls, label=f"{name}, {loss}")
-    ax2.axhline(data["closed_form"]["alignment_f"], color="k", ls="--", lw=0.8, label=r"closed form $f_{min}$")
-    ax3.axhline(data["closed_form"]["alignment_bias"], color="k", ls="--", lw=0.8, label=r"closed form $f_{min}$")
-    ax1.set_ylabel(r"largest principal-angle sine to $f_{min}$'s top-$\bar K$ space")
-    ax2.set_ylabel(r"alignment $\|VV^TY\|_F^2/\|Y\|_F^2$, V: top-$\bar K$ of F")
-    ax3.set_ylabel(r"alignment, V: $[\mathbf{1}$, top-$(\bar K-1)$ of centred F$]$")
-    for ax in (ax1, ax2, ax3):
-        ax.set_xlabel("Adam step")
-        ax.set_ylim(0, 1.05)
-    ax2.legend(fontsize=7, loc="lower right")
-    fig.suptitle("Distance to the closed form and label alignment over training (3 encoders x 2 losses)")
-    paths.append(plotting.save(fig, outdir / "encoders_subspace_alignment.png"))
-    return paths
+    return plots_encoders.plot(data, outdir)
