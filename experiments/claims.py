@@ -132,3 +132,152 @@ def error_row(claim: Claim, err: BaseException) -> Row:
         verdict=ERROR,
         note=f"{type(err).__name__}: {err}".splitlines()[0][:200],
     )
+
+
+# ----------------------------------------------------------------------------
+# O(.) claims: the order test (theory.bounds.loglog_order)
+# ----------------------------------------------------------------------------
+
+SMALL = "x->0"  # y = O(x^q) as the small parameter x -> 0 (delta, xi, sqrt(delta) + xi, ...)
+LARGE = "x->inf"  # y = O(x^q) as x -> infinity (K-bar)
+
+
+def _group_ids(groups, n: int):
+    import numpy as np
+
+    if groups is None:
+        return None, 1
+    names = list(dict.fromkeys(groups))
+    if len(groups) != n:
+        raise ValueError(f"groups must label each of the {n} sweep points, got {len(groups)}")
+    return np.asarray([names.index(g) for g in groups]), len(names)
+
+
+def fit_order(x, y, *, groups=None, seed: int = 0):
+    """The order fit of ``y`` against ``x`` (``theory.bounds.loglog_order``) at the project's
+    level and resample count, with a key made from ``seed``; returns floats."""
+    import jax
+
+    from theory import bounds, tolerances
+
+    ids, n_groups = _group_ids(groups, len(x))
+    fit = bounds.loglog_order(x, y, key=jax.random.PRNGKey(seed), groups=ids, n_groups=n_groups,
+                              n_boot=tolerances.ORDER_BOOT, level=tolerances.ORDER_LEVEL)
+    return bounds.OrderFit(*(float(v) for v in fit))
+
+
+def order_row(
+    claim: Claim,
+    x,
+    y,
+    order: float,
+    *,
+    limit: str = SMALL,
+    groups=None,
+    label: str = "x",
+    setting: str = "",
+    note: str = "",
+    seed: int = 0,
+) -> Row:
+    """A big-O claim ``y = O(x^order)`` judged by the order test over a sweep.
+
+    ``limit=SMALL`` (x -> 0): FAIL when ``order`` lies above the bootstrap interval of the
+    fitted log-log slope by more than ``theory.tolerances.ORDER_SLACK`` (y falls more slowly
+    than claimed). ``limit=LARGE`` (x -> inf): FAIL when ``order`` lies that far below it (y
+    grows faster than claimed). The sweep must span
+    ``theory.tolerances.ORDER_MIN_DECADES`` decades of ``x`` (a ``ValueError`` otherwise: a
+    sweep that short cannot fail the test). A ``y`` that is <= 0 at every point is trivially
+    O(anything) and PASSes; a ``y > 0`` on too few decades to fit FAILs (no order can be shown).
+    The row: measured = fitted slope, bound = the claimed order, the interval in the note.
+    """
+    import numpy as np
+
+    from theory import tolerances
+
+    x, y = np.asarray(x, dtype=float), np.asarray(y, dtype=float)
+    pos = x[x > 0]
+    span = float(np.log10(pos.max() / pos.min())) if pos.size else 0.0
+    if span < tolerances.ORDER_MIN_DECADES - 1e-9:
+        raise ValueError(f"claim {claim.id}: the sweep of {label} spans {span:.2f} decades, the order test needs "
+                         f">= {tolerances.ORDER_MIN_DECADES:g}")
+    rel = GE if limit == SMALL else LE
+    if limit not in (SMALL, LARGE):
+        raise ValueError(f"limit must be {SMALL!r} or {LARGE!r}, got {limit!r}")
+    where = f"as {label} -> {'0' if limit == SMALL else 'infinity'}"
+    if not np.any((y > 0) & (x > 0)):
+        return row(claim, 0.0, order, rel, verdict=PASS, setting=setting,
+                   note=f"the quantity is <= 0 at all {y.size} points (trivially O({label}^{order:g})); {note}".rstrip("; "))
+    fit = fit_order(x, y, groups=groups, seed=seed)
+    enough = fit.decades >= tolerances.ORDER_MIN_DECADES - 1e-9 and np.isfinite(fit.lo)
+    slack = tolerances.ORDER_SLACK
+    ok = enough and (fit.hi >= order - slack if limit == SMALL else fit.lo <= order + slack)
+    lvl = f"{100 * tolerances.ORDER_LEVEL:g}%"
+    text = (f"order test {where}: log-log slope {fit.slope:.3f}, {lvl} bootstrap interval [{fit.lo:.3f}, {fit.hi:.3f}] "
+            f"over {int(fit.n_used)} points spanning {fit.decades:.2f} decades of {label}; claimed order {order:g} "
+            + (f"lies within it or {'above' if limit == LARGE else 'below'} it, or within the slack {slack:g}" if ok else ("is not testable (too few decades with y > 0)" if not enough else
+               ("lies above it" if limit == SMALL else "lies below it"))))
+    return row(claim, fit.slope, order, rel, verdict=PASS if ok else FAIL, setting=setting,
+               note=text + (f"; {note}" if note else ""))
+
+
+def leading_term_row(
+    claim: Claim,
+    x,
+    measured,
+    leading,
+    order: float,
+    *,
+    relation: str = LE,
+    groups=None,
+    label: str = "x",
+    tol=0.0,
+    setting_of=None,
+    note: str = "",
+    seed: int = 0,
+) -> Row:
+    """A bound ``measured <= leading + O(x^order)`` (or ``>= leading - O(x^order)``) over a sweep.
+
+    The printed leading term carries the statement's explicit constant, and as ``x -> 0`` it
+    must dominate its remainder. Rule, fixed before any run:
+
+    1. in the lowest decade of the sweep (``x <= 10 min x``) the leading term must hold alone
+       (``excess = measured - leading <= tol``, with the sign flipped for ``>=``);
+    2. where it is exceeded elsewhere, the excess must pass the order test (:func:`order_row`)
+       at ``order`` when those points span enough decades to fit.
+
+    Setting the leading term to zero, or adding an excess half an order lower than
+    ``order``, FAILs rule 1. The row shows the point of largest measured / leading (the
+    tightest), so its Bound column is the explicit leading term there.
+    """
+    import numpy as np
+
+    from theory import tolerances
+
+    x = np.asarray(x, dtype=float)
+    meas, lead = np.asarray(measured, dtype=float), np.asarray(leading, dtype=float)
+    tol = np.broadcast_to(np.asarray(tol, dtype=float), x.shape)
+    if relation not in (LE, GE):
+        raise ValueError(f"relation must be {LE!r} or {GE!r}, got {relation!r}")
+    excess = meas - lead if relation == LE else lead - meas
+    over = excess > tol
+    lowest = x <= 10.0 * x[x > 0].min()
+    with np.errstate(divide="ignore", invalid="ignore"):
+        tight = np.where(lead > 0, meas / lead, -np.inf if relation == LE else np.inf)
+    i = int(np.argmax(tight) if relation == LE else np.argmin(tight))  # among points with a positive leading term
+    setting = setting_of(i) if setting_of else ""
+    head = f"leading term exceeded at {int(over.sum())}/{x.size} points, {int((over & lowest).sum())} in the lowest decade of {label}"
+    if np.any(over & lowest):
+        return row(claim, meas[i], lead[i], relation, verdict=FAIL, setting=setting,
+                   note=f"{head}: the explicit leading term does not dominate its remainder as {label} -> 0" +
+                        (f"; {note}" if note else ""))
+    verdict, extra = PASS, ""
+    if np.any(over):
+        pts = x[over]
+        if pts.size >= 3 and np.log10(pts.max() / pts.min()) >= tolerances.ORDER_MIN_DECADES:
+            sub = order_row(claim, x[over], excess[over], order, groups=None if groups is None else
+                            [g for g, o in zip(groups, over) if o], label=label, seed=seed)
+            verdict, extra = sub.verdict, "; the excess: " + sub.note
+        else:
+            extra = f"; the excess over it lies only above the lowest decade (too few decades to fit an order)"
+    return row(claim, meas[i], lead[i], relation, verdict=verdict, setting=setting,
+               note=head + extra + (f"; {note}" if note else ""))

@@ -56,9 +56,12 @@ def render(sections: list[dict], meta: dict, figures_dir: Path, ledger_dir: Path
         "(for an upper bound, how much of it is used).",
         "",
         "Bounds use the *realized* delta and xi of each generated graph (measured by the meters of "
-        "`theory/graph.py`). For O(.) statements the hidden constant is fitted over the sweep: the row's measured "
-        "value is the largest constant on the smaller half of the sweep, its bound twice the largest on the "
-        "larger half (`theory.tolerances.HIDDEN_CONSTANT_GROWTH`), so a term of lower order than claimed fails.",
+        "`theory/graph.py`). O(.) statements get an order test (`experiments.claims.order_row`): over a sweep "
+        "spanning at least two decades of the small parameter, the log-log slope is fitted with a bootstrap "
+        "interval (measured = the slope, bound = the claimed order), and the row FAILs when the claimed order "
+        "lies above the interval by more than `theory.tolerances.ORDER_SLACK`. A bound with an explicit leading "
+        "term plus an O(.) remainder (`leading_term_row`) must hold by its leading term alone in the lowest decade "
+        "of the sweep, and any excess elsewhere must pass the order test.",
         "",
     ]
     for sec in sections:

@@ -52,6 +52,34 @@ def block_normalized_adjacency(W: Weights, part: Partition) -> Weights:
     return normalized_adjacency(jnp.where(same, W, 0.0))
 
 
+class BlockPerturbation(NamedTuple):
+    """Lemma B.1's perturbation ``E = A-tilde - A-bar`` of the block-normalized matrix.
+
+    ``E_fro`` = ``||E||_F``; ``H_fro`` = ``||H||_F`` of its off-block part; ``h_ratio`` =
+    ``max_ij h_ij sqrt(n_i n_j)`` over off-block entries (Lemma B.1: ``<= xi``).
+    """
+
+    E_fro: Array
+    H_fro: Array
+    h_ratio: Array
+
+
+def block_perturbation(W: Weights, part: Partition) -> BlockPerturbation:
+    """The norms of Lemma B.1's ``E = A-tilde - A-bar`` and of its off-block part ``H``."""
+    At = normalized_adjacency(W)
+    E = At - block_normalized_adjacency(W, part)
+    same = jnp.asarray(part.sub_of_point[:, None] == part.sub_of_point[None, :])
+    H = jnp.where(same, 0.0, At)
+    sizes = jnp.asarray(np.asarray(part.sizes, dtype=float)[part.sub_of_point], dtype=At.dtype)
+    h_ratio = jnp.max(H * jnp.sqrt(sizes[:, None] * sizes[None, :]))
+    return BlockPerturbation(jnp.linalg.norm(E), jnp.linalg.norm(H), h_ratio)
+
+
+def sym_norm2(E: Array) -> Array:
+    """Spectral norm ``||E||_2`` of a symmetric matrix: its largest absolute eigenvalue."""
+    return jnp.max(jnp.abs(jnp.linalg.eigvalsh(E)))
+
+
 def normalized_operator(graph: StructuredGraph, *, within_only: bool = False) -> LinearOp:
     """``A-bar`` of a structured graph as a matrix-free operator.
 
