@@ -25,8 +25,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from experiments.checks.head import ROUNDOFF, judge_sections, key, order_fit, run_sections, spectral_graph
-from experiments.claims import FAIL, GE, INFO, LE, NEAR, PASS, Claim, row
+from experiments.checks.head import ROUNDOFF, judge_sections, key, run_sections, spectral_graph
+from experiments.claims import FAIL, GE, INFO, LE, NEAR, PASS, Claim, order_row, row
 from theory import bounds
 from theory.graph import Partition, balanced_partition, measure_delta, measure_xi, partition
 from theory.head import (
@@ -275,18 +275,14 @@ def _judge_content(d: dict, cfg: Config):
         star.append(float(betas[good[0]]) if good[0] > 0 else math.nan)  # nan: already at the smallest beta
         last.append(float(bd[-1]))
     d_real = np.asarray([g["delta_real"] for g in base])
-    finite = np.isfinite(star)
-    slope, lo, hi, _ = order_fit(d_real[finite], np.asarray(star)[finite])
-    rows.append(row(C["C41"], slope, 0.5, GE, verdict=PASS if finite.all() and hi >= 0.5 else FAIL,
-                    setting=f"balanced, c_max=1, xi=0, p={cfg.flip_p}, delta in {list(cfg.deltas)}, beta grid of {len(betas)} "
-                            f"in [{betas[0]:g}, {betas[-1]:g}]",
-                    note=f"log-log slope of beta* vs realized delta {slope:.3g}, 95% bootstrap interval [{lo:.3g}, {hi:.3g}] "
-                         f"(FAIL when 1/2 lies above it, or when beta* is the grid's smallest beta); beta*/sqrt(delta) = "
-                         + ", ".join(f"{d:.2g}:{b / math.sqrt(d):.2g}" for d, b in zip(d_real, star))
-                         + "; large-beta boundary per delta "
-                         + ", ".join(f"{v:.3g}" for v in last)
-                         + f" (C37's regime factor is {REGIME:g}); Eq. 18's explicit threshold at the largest beta "
-                           f"{bounds.flip_threshold_eq18(betas[-1], d_real[0], 1.0, cfg.size, cfg.size, cfg.flip_p):.3g} (vacuous when < 0)"))
+    rows.append(order_row(C["C41"], d_real, star, 0.5, label="delta", seed=0,
+                          setting=f"balanced, c_max=1, xi=0, p={cfg.flip_p}, delta in {list(cfg.deltas)}, beta grid of "
+                                  f"{len(betas)} in [{betas[0]:g}, {betas[-1]:g}]",
+                          note="beta*/sqrt(delta) = " + ", ".join(f"{x:.2g}:{b / math.sqrt(x):.2g}" for x, b in zip(d_real, star))
+                               + " (nan: the boundary is reached at the grid's smallest beta, left out of the fit); "
+                               + "large-beta boundary per delta " + ", ".join(f"{v:.3g}" for v in last)
+                               + f"; C37's regime factor is {REGIME:g}; Eq. 18's explicit threshold at the largest beta "
+                               f"{bounds.flip_threshold_eq18(betas[-1], d_real[0], 1.0, cfg.size, cfg.size, cfg.flip_p):.3g} (vacuous when < 0)"))
     d["content"]["beta_star"] = star
     d["content"]["boundary"] = [g["summary"]["asymmetric"]["F*Sigma"]["boundary"] for g in base]
     return rows
