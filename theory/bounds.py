@@ -253,27 +253,27 @@ def variance_bound_a3(beta, delta, sigma, n: int, n_sub: int, p: int, *, in_delt
     return leading, jnp.where((num > 0) & (beta <= 0), jnp.inf, sqrt_term)
 
 
-def flip_threshold(c_max: float, size_ratio: float = 1.0) -> float:
-    """Theorem 4.5 (Eq. 5) without its O(sqrt(delta)) term: ``1 / (1 + (n_max/n_min) c_max)``."""
-    return 1.0 / (1.0 + float(size_ratio) * float(c_max))
+def flip_threshold(c_max, size_ratio=1.0):
+    """Theorem 4.5 (Eq. 5) without its O(sqrt(delta)) term: ``1 / (1 + (n_max/n_min) c_max)``. Traceable."""
+    return 1.0 / (1.0 + jnp.asarray(size_ratio, dtype=float) * jnp.asarray(c_max, dtype=float))
 
 
-def symmetric_flip_threshold(n_classes: int, size_ratio: float = 1.0) -> float:
-    """Corollary 4.6 (Eq. 6) without its O(sqrt(delta)) term: ``(K-1) / (K + n_max/n_min - 1)``."""
-    return (n_classes - 1.0) / (n_classes + float(size_ratio) - 1.0)
+def symmetric_flip_threshold(n_classes: int, size_ratio=1.0):
+    """Corollary 4.6 (Eq. 6) without its O(sqrt(delta)) term: ``(K-1) / (K + n_max/n_min - 1)``. Traceable."""
+    return (n_classes - 1.0) / (n_classes + jnp.asarray(size_ratio, dtype=float) - 1.0)
 
 
-def perron_entry_bounds(n_min: int, n_max: int, delta: float) -> tuple[float, float, float]:
+def perron_entry_bounds(n_min: int, n_max: int, delta):
     """Lemma A.8: ``(e_min lower bound, e_max upper bound, e_max/e_min upper bound)`` of the
-    entries of a sub-class's unit Perron vector."""
-    dp = float(head_delta_prime(delta))
-    e_min = math.sqrt(1.0 / (1.0 + (n_max - 1) * (1.0 + dp) ** 2))
-    e_max = math.sqrt(1.0 / (1.0 + (n_min - 1) / (1.0 + dp) ** 2))
-    ratio = (1.0 + dp) * math.sqrt((1.0 + (1.0 + dp) ** 2 * (n_max - 1)) / (n_max - 1 + (1.0 + dp) ** 2))
+    entries of a sub-class's unit Perron vector. Traceable in delta."""
+    dp = head_delta_prime(delta)
+    e_min = jnp.sqrt(1.0 / (1.0 + (n_max - 1) * (1.0 + dp) ** 2))
+    e_max = jnp.sqrt(1.0 / (1.0 + (n_min - 1) / (1.0 + dp) ** 2))
+    ratio = (1.0 + dp) * jnp.sqrt((1.0 + (1.0 + dp) ** 2 * (n_max - 1)) / (n_max - 1 + (1.0 + dp) ** 2))
     return e_min, e_max, ratio
 
 
-def flip_threshold_eq18(beta: float, delta: float, c_max: float, n_min: int, n_max: int, p: int) -> float:
+def flip_threshold_eq18(beta, delta, c_max, n_min: int, n_max: int, p: int):
     """Eq. 18, the threshold on alpha before simplification, without its O(delta') term:
 
     ``[1 - 2 sqrt(n_max)(1 + sqrt(c_max)) sqrt(p-1)(beta+1) sqrt(delta') / (beta e_min v n_min)]
@@ -281,19 +281,15 @@ def flip_threshold_eq18(beta: float, delta: float, c_max: float, n_min: int, n_m
 
     with Lemma A.8's bounds for ``e_min`` and ``e_max/e_min`` and the Perron-vector entry
     ``v`` (printed as ``v-dot^{(j)}_{kbar_j,1}``) bounded below by ``e_min``. Negative values
-    mean the statement is vacuous at these sizes.
+    mean the statement is vacuous at these sizes; ``-inf`` at beta = 0 with delta > 0. Traceable.
     """
-    beta = float(beta)
+    beta, c_max = jnp.asarray(beta, dtype=float), jnp.asarray(c_max, dtype=float)
     e_min, _, ratio = perron_entry_bounds(n_min, n_max, delta)
-    dp = float(head_delta_prime(delta))
-    denom = 1.0 + (n_max / n_min) * ratio * float(c_max)
-    if dp == 0.0:
-        return 1.0 / denom
-    if beta <= 0:
-        return -math.inf
-    corr = 2.0 * math.sqrt(n_max) * (1.0 + math.sqrt(c_max)) * math.sqrt(p - 1) * (beta + 1.0) * math.sqrt(dp)
-    corr /= beta * e_min * e_min * n_min
-    return (1.0 - corr) / denom
+    dp = head_delta_prime(delta)
+    denom = 1.0 + (n_max / n_min) * ratio * c_max
+    corr = 2.0 * math.sqrt(n_max) * (1.0 + jnp.sqrt(c_max)) * math.sqrt(p - 1) * (beta + 1.0) * jnp.sqrt(dp)
+    corr = jnp.where(dp == 0.0, 0.0, corr / jnp.where(beta > 0, beta * e_min * e_min * n_min, 1.0))
+    return jnp.where((dp > 0) & (beta <= 0), -jnp.inf, (1.0 - corr) / denom)
 
 
 # ============================================================================

@@ -183,9 +183,10 @@ def recovery(V: Eigvecs, eigvals: Eigvals, Y_noisy: Labels, clean_labels, beta) 
     return jnp.mean(_correct(Z, jnp.asarray(clean_labels), 1e-9).astype(Z.dtype))
 
 
-def accuracy(scores: Array, labels, *, margin: float = 1e-9) -> float:
-    """Fraction of points whose own label strictly wins (see :func:`correct`)."""
-    return float(jnp.mean(correct(scores, labels, margin=margin).astype(jnp.float64)))
+def accuracy(scores: Array, labels, *, margin: float = 1e-9) -> Array:
+    """Fraction of points whose own label strictly wins (see :func:`correct`). Traceable."""
+    c = correct(scores, labels, margin=margin)
+    return jnp.mean(c.astype(jnp.result_type(float)))
 
 
 # ----------------------------------------------------------------------------
@@ -198,11 +199,11 @@ class Trajectory(NamedTuple):
     accuracies were taken (0 = initialization W = 0); ``fit_flipped[t]`` is the fraction
     of mislabeled points predicted with their noisy label (NaN when none is mislabeled)."""
 
-    steps: np.ndarray
-    acc_clean: np.ndarray
-    acc_noisy: np.ndarray
-    fit_flipped: np.ndarray
-    loss: np.ndarray
+    steps: Array
+    acc_clean: Array
+    acc_noisy: Array
+    fit_flipped: Array
+    loss: Array
     W: Array
 
 
@@ -278,8 +279,8 @@ def train_head(
     if batch_size is not None and key is None:
         raise ValueError("SGD (batch_size given) needs a PRNG key")
     if lr is None:
-        lr = 1.0 / (float(_top_gram_eigval(F)) + beta)
-    if not lr > 0:
+        lr = 1.0 / (_top_gram_eigval(F) + beta)
+    elif not isinstance(lr, jax.Array) and not lr > 0:
         raise ValueError(f"lr must be > 0, got {lr}")
     key = jax.random.PRNGKey(0) if key is None else key
     clean = jnp.asarray(clean_labels)
@@ -287,7 +288,7 @@ def train_head(
     W, (acc_c, acc_n, fit, obj) = _run(
         F, jnp.asarray(Y_noisy, F.dtype), clean, noisy, beta, lr, key, loss=loss, steps=int(steps), batch_size=batch_size
     )
-    return Trajectory(np.arange(steps + 1), np.asarray(acc_c), np.asarray(acc_n), np.asarray(fit), np.asarray(obj), W)
+    return Trajectory(jnp.arange(steps + 1), acc_c, acc_n, fit, obj, W)
 
 
 # ----------------------------------------------------------------------------
@@ -299,9 +300,9 @@ class Split(NamedTuple):
     """``||Pi_I(y)||`` and ``||Pi_N(y)||`` with ``||Pi_I||^2 + ||Pi_N||^2 = ||y||^2``;
     ``coefficients`` are the ``u_i^T y`` (Frobenius over columns) along each singular direction."""
 
-    information: float
-    nuisance: float
-    coefficients: np.ndarray
+    information: Array
+    nuisance: Array
+    coefficients: Array
 
 
 def information_nuisance(F: Representation, Y: Array, k: int) -> Split:
@@ -314,9 +315,8 @@ def information_nuisance(F: Representation, Y: Array, k: int) -> Split:
     if not 1 <= k <= min(n, p):
         raise ValueError(f"k must be in [1, min(n, p)={min(n, p)}], got {k}")
     coef, total = _split(F, jnp.asarray(Y).reshape(n, -1))
-    coef = np.asarray(coef)
-    info2 = float(np.sum(coef[:k] ** 2))
-    return Split(float(np.sqrt(info2)), float(np.sqrt(max(float(total) - info2, 0.0))), coef[:p])
+    info2 = jnp.sum(coef[:k] ** 2)
+    return Split(jnp.sqrt(info2), jnp.sqrt(jnp.maximum(total - info2, 0.0)), coef[:p])
 
 
 @jax.jit
@@ -363,8 +363,7 @@ def mixture_inputs(part: Partition, d: int, *, key: PRNGKeyArray, spread: float 
     """
     if d < 1:
         raise ValueError(f"d must be >= 1, got {d}")
-    if spread < 0:
-        raise ValueError(f"spread must be >= 0, got {spread}")
+    _check_nonnegative("spread", spread)
     k_mu, k_eps = jax.random.split(key)
     mu = jax.random.normal(k_mu, (part.n_sub, d), dtype=jnp.float64) / np.sqrt(d)
     eps = spread * jax.random.normal(k_eps, (part.n, d), dtype=jnp.float64) / np.sqrt(d)

@@ -172,7 +172,7 @@ def _measure_phase(cfg: Config, seed: int):
                      ratio=ratio, ratio_nominal=r)
         phase_ratio += asym + sweep(part, W, S, G, lambda a, k: symmetric_flips(part, a, key=k), 40 + i, kind="symmetric",
                                     ratio=ratio, ratio_nominal=r)
-        bnd[r] = dict(ratio=ratio, threshold=bounds.flip_threshold(1.0, ratio),
+        bnd[r] = dict(ratio=ratio, threshold=float(bounds.flip_threshold(1.0, ratio)),
                       **{k: _boundary([q["alpha_real"] for q in asym], [q[k] == 1.0 for q in asym])
                          for k in ("cl", "weighted")})
     part = balanced_partition(cfg.n_sub, cfg.size, K)
@@ -193,7 +193,7 @@ def _judge_phase(d: dict, cfg: Config):
                 note="last fully recovered alpha / threshold per n_max/n_min, F* Sigma | weighted minimizer: "
                      + ", ".join(f"{v['ratio']:.3g}: {v['cl']:.3g} | {v['weighted']:.3g} / {v['threshold']:.3g}" for v in bnd.values())
                      + ". With xi = 0 the head votes within each sub-class, so the n_max/n_min factor is slack")]
-    b_rnd, nominal = _boundary([q["alpha_real"] for q in rnd], [q["cl"] == 1.0 for q in rnd]), bounds.symmetric_flip_threshold(K)
+    b_rnd, nominal = _boundary([q["alpha_real"] for q in rnd], [q["cl"] == 1.0 for q in rnd]), float(bounds.symmetric_flip_threshold(K))
     below = [q for q in rnd if q["alpha_real"] < nominal - ROUNDOFF]
     cm = [q["c_max"] for q in rnd if q["c_max"] > 0 and abs(q["alpha_real"] - b_rnd) < 1e-12] or [float("nan")]
     rows.append(row(C["C40"], b_rnd, nominal, GE, verdict=INFO,
@@ -235,7 +235,8 @@ def _measure_content(cfg: Config, seed: int):
 def _below(g, kind):
     """Which flips of a graph are below Theorem 4.5's threshold minus s = sqrt(delta) + Kbar^{5/2} xi."""
     k = g["kinds"][kind]
-    thr = np.asarray([bounds.flip_threshold(c, g["ratio"]) if c > 0 else 1.0 for c in k["c_max"]])
+    c = np.asarray(k["c_max"], dtype=float)
+    thr = np.where(c > 0, np.asarray(bounds.flip_threshold(c, g["ratio"])), 1.0)
     return np.asarray(k["alpha"]) < thr - g["scale"] - ROUNDOFF
 
 
@@ -333,7 +334,7 @@ def _measure_contrast(cfg: Config, seed: int):
     steps = np.unique(np.concatenate([[0], np.round(np.logspace(0, math.log10(cfg.gd_steps), 60)).astype(int)]))
     mem = {}
     for k in ("CL", "random", "raw"):
-        hit = np.nonzero(traj[f"{k}/mse"].fit_flipped >= 0.5)[0]
+        hit = np.nonzero(np.asarray(traj[f"{k}/mse"].fit_flipped) >= 0.5)[0]
         mem[k] = int(hit[0]) if hit.size else None
     # C44: GD on MSE vs ridge; beta = 10/T makes the contraction bound about e^-10, above round-off
     beta_gd, F = 10.0 / cfg.gd_steps, reps["CL"]
@@ -347,16 +348,17 @@ def _measure_contrast(cfg: Config, seed: int):
     for name, F_ in reps.items():  # C47
         sc = information_nuisance(F_, part.labels(), cfg.n_sub)
         sn = information_nuisance(F_, fl.Y_noisy - part.labels(), cfg.n_sub)
-        splits[name] = dict(clean_info=sc.information, clean_nuis=sc.nuisance, noise_info=sn.information, noise_nuis=sn.nuisance)
+        splits[name] = {k: float(v) for k, v in (("clean_info", sc.information), ("clean_nuis", sc.nuisance),
+                                                  ("noise_info", sn.information), ("noise_nuis", sn.nuisance))}
     return {
         "contrast": {"alpha": fl.alpha, "p": p, "n": n, "curves": curves},
         "gd": {"steps": steps.tolist(), "alpha": flg.alpha,
-               **{k: {"acc_clean": v.acc_clean[steps].tolist(), "acc_noisy": v.acc_noisy[steps].tolist(),
-                      "fit_flipped": v.fit_flipped[steps].tolist()} for k, v in traj.items()},
+               **{k: {f: np.asarray(getattr(v, f))[steps].tolist() for f in ("acc_clean", "acc_noisy", "fit_flipped")}
+                  for k, v in traj.items()},
                "memorize_half_at": mem, "final_acc_clean": {k: float(v.acc_clean[-1]) for k, v in traj.items()}},
         "gd_rate": {"beta": beta_gd, "err": float(jnp.linalg.norm(tr.W - Wr)), "w_star_norm": float(jnp.linalg.norm(Wr)),
                     "L": float(ev[-1]) + beta_gd, "mu": max(float(ev[0]), 0.0) + beta_gd, "steps": cfg.gd_steps},
-        "ce": {"beta": beta_ce, "min_acc_clean": float(np.min(ce.acc_clean[1:])), "final_acc_clean": float(ce.acc_clean[-1]),
+        "ce": {"beta": beta_ce, "min_acc_clean": float(jnp.min(ce.acc_clean[1:])), "final_acc_clean": float(ce.acc_clean[-1]),
                "final_fit_flipped": float(ce.fit_flipped[-1]),
                "ridge_acc": float(jnp.mean(correct(F @ ridge_head(F, flg.Y_noisy, beta_ce), clean)))},
         "splits": splits,
