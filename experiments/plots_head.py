@@ -64,7 +64,8 @@ def plot_head(data, outdir) -> list[Path]:
 
 
 def plot_flips(data, outdir) -> list[Path]:
-    """Phase diagrams (delta = 0), the delta > 0 boundary, GD curves, the beta path."""
+    """What ``data`` holds of: the phase diagrams (delta = 0) and the delta > 0 boundary (checks/flips.py),
+    the GD curves and the beta path (checks/contrast.py)."""
     from experiments import plotting
 
     plt = plotting.pyplot()
@@ -137,3 +138,8 @@ def plot_flips(data, outdir) -> list[Path]:
         ax.legend(fontsize=7)
         paths.append(plotting.save(fig, outdir / "head_flip_boundary_delta.png"))
     return paths
+
+
+def plot_contrast(data, outdir) -> list[Path]:
+    """The GD curves and the beta path of checks/contrast.py (see :func:`plot_flips`)."""
+    return plot_flips(data, outdir)

@@ -183,6 +183,20 @@ def recovery(V: Eigvecs, eigvals: Eigvals, Y_noisy: Labels, clean_labels, beta) 
     return jnp.mean(_correct(Z, jnp.asarray(clean_labels), 1e-9).astype(Z.dtype))
 
 
+def recovery_boundary(alpha, recovered) -> float:
+    """The largest mislabeled fraction up to which every flip of a sweep recovers all labels:
+    ``max a`` such that ``recovered[i]`` holds for every ``alpha[i] <= a`` (0 when the smallest fails).
+    ``alpha`` the realized per-sub-class fractions, ``recovered`` booleans (recovery == 1). Host-side."""
+    alpha, recovered = np.asarray(alpha, dtype=float), np.asarray(recovered, dtype=bool)
+    order = np.argsort(alpha, kind="stable")
+    a, ok = alpha[order], recovered[order]
+    bad = np.nonzero(~ok)[0]
+    if bad.size == 0:
+        return float(a[-1]) if a.size else 0.0
+    below = a[a < a[bad[0]]]  # every alpha strictly below the first failing one
+    return float(below[-1]) if below.size else 0.0
+
+
 def accuracy(scores: Array, labels, *, margin: float = 1e-9) -> Array:
     """Fraction of points whose own label strictly wins (see :func:`correct`). Traceable."""
     c = correct(scores, labels, margin=margin)

@@ -18,6 +18,7 @@ MODULES = (
     "experiments.checks.thm43",
     "experiments.checks.head",
     "experiments.checks.flips",
+    "experiments.checks.contrast",
     "experiments.checks.encoders",
     "experiments.checks.tables",
 )
