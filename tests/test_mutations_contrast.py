@@ -13,7 +13,7 @@ import pytest
 import mutations
 from experiments.checks import contrast
 from mutations import Mutation
-from test_mutations_head import check
+from test_mutations_head import check, coverage, setter
 from theory import bounds
 
 MODULE = "experiments.checks.contrast"
@@ -23,11 +23,7 @@ def _rows(data):
     return contrast.judge(data)
 
 
-def _set(key, what, fn, expect="FAIL"):
-    def apply(data, mp):
-        fn(data)
-        return _rows(data)
-    return Mutation(key, what, apply, expect)
+_set = setter(_rows)
 
 
 def _swap(name):
@@ -80,8 +76,4 @@ def test_mutation_flips_the_row(mutation, preset, monkeypatch):
 
 @pytest.mark.parametrize("preset", ["smoke", pytest.param("cpu", marks=pytest.mark.slow)])
 def test_every_passable_row_has_a_mutation_of_its_verdict(preset):
-    rows, _ = mutations.saved_run(MODULE, preset)
-    keys, by = mutations.passable_keys(rows), mutations.by_key(rows)
-    covered = {m.key for m in MUTATIONS if by[m.key].verdict == {"FAIL": "PASS", "PASS": "FAIL"}[m.expect]}
-    print(f"{MODULE} ({preset}): PASS-able rows {keys}; covered {sorted(covered)}")
-    assert sorted(covered) == sorted(keys)
+    coverage(MODULE, MUTATIONS, preset)

@@ -18,7 +18,7 @@ import pytest
 import mutations
 from experiments.checks import encoders
 from mutations import Mutation
-from test_mutations_head import check
+from test_mutations_head import check, coverage, setter
 
 MODULE = "experiments.checks.encoders"
 
@@ -91,8 +91,4 @@ def test_mutation_flips_the_row(mutation, preset, monkeypatch):
 
 @pytest.mark.parametrize("preset", ["smoke", pytest.param("cpu", marks=pytest.mark.slow)])
 def test_every_passable_row_has_a_mutation_of_its_verdict(preset):
-    rows, _ = mutations.saved_run(MODULE, preset)
-    keys, by = mutations.passable_keys(rows), mutations.by_key(rows)
-    covered = {m.key for m in MUTATIONS if by[m.key].verdict == {"FAIL": "PASS", "PASS": "FAIL"}[m.expect]}
-    print(f"{MODULE} ({preset}): PASS-able rows {keys}; covered {sorted(covered)}")
-    assert sorted(covered) == sorted(keys)
+    coverage(MODULE, MUTATIONS, preset)

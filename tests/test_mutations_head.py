@@ -33,11 +33,17 @@ def _rows(data):
     return head.judge(data)
 
 
-def _set(key, what, fn, expect="FAIL"):
-    def apply(data, mp):
-        fn(data)
-        return _rows(data)
-    return Mutation(key, what, apply, expect)
+def setter(judge):
+    """``_set(key, what, fn, expect)``: a mutation that changes the data in place with ``fn`` and re-judges."""
+    def _set(key, what, fn, expect="FAIL"):
+        def apply(data, mp):
+            fn(data)
+            return judge(data)
+        return Mutation(key, what, apply, expect)
+    return _set
+
+
+_set = setter(_rows)
 
 
 def _scaled(key, name, factor):
@@ -148,6 +154,16 @@ def check(mutation, preset, monkeypatch, module_name=MODULE):
     assert r.verdict == mutation.expect, (r.measured, r.bound, r.note)
 
 
+def coverage(module_name, all_mutations, preset):
+    """Each PASS-able row has a mutation that tests its present verdict (FAIL for a PASS, PASS for a FAIL);
+    prints the PASS-able rows and the covered ones."""
+    rows, _ = mutations.saved_run(module_name, preset)
+    keys, by = mutations.passable_keys(rows), mutations.by_key(rows)
+    covered = {m.key for m in all_mutations if by[m.key].verdict == {"FAIL": "PASS", "PASS": "FAIL"}[m.expect]}
+    print(f"{module_name} ({preset}): PASS-able rows {keys}; covered {sorted(covered)}")
+    assert sorted(covered) == sorted(keys)
+
+
 @pytest.mark.parametrize("preset", ["smoke", pytest.param("cpu", marks=pytest.mark.slow)])
 @pytest.mark.parametrize("mutation", MUTATIONS, ids=lambda m: f"{m.key}: {m.what}")
 def test_mutation_flips_the_row(mutation, preset, monkeypatch):
@@ -156,10 +172,4 @@ def test_mutation_flips_the_row(mutation, preset, monkeypatch):
 
 @pytest.mark.parametrize("preset", ["smoke", pytest.param("cpu", marks=pytest.mark.slow)])
 def test_every_passable_row_has_a_mutation_of_its_verdict(preset):
-    """Each PASS-able row has a mutation that tests its present verdict (FAIL for a PASS, PASS for a FAIL)."""
-    rows, _ = mutations.saved_run(MODULE, preset)
-    keys = mutations.passable_keys(rows)
-    by = mutations.by_key(rows)
-    covered = {m.key for m in MUTATIONS if by[m.key].verdict == {"FAIL": "PASS", "PASS": "FAIL"}[m.expect]}
-    print(f"{MODULE} ({preset}): PASS-able rows {keys}; covered {sorted(covered)}")
-    assert sorted(covered) == sorted(keys)
+    coverage(MODULE, MUTATIONS, preset)
