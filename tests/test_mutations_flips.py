@@ -15,7 +15,6 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-import mutations
 from experiments.checks import flips
 from mutations import Mutation
 from test_mutations_head import check, coverage, setter
