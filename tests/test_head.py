@@ -212,3 +212,27 @@ def test_public_functions_trace_under_jit_and_vmap():
             one = fn(float(b))
             jax.tree_util.tree_map(lambda x, y: np.testing.assert_allclose(np.asarray(x)[i], np.asarray(y), rtol=1e-10,
                                                                           atol=1e-12, err_msg=name), batched, one)
+
+
+@settings(max_examples=30, deadline=None)
+@given(st.lists(st.tuples(st.integers(0, 6), st.booleans()), min_size=1, max_size=12))
+def test_recovery_boundary_is_the_last_alpha_before_the_first_failure(points):
+    """recovery_boundary = the largest alpha a with every alpha_i <= a recovered (brute force over the alphas)."""
+    from theory.head import recovery_boundary
+
+    alpha = np.asarray([a / 6 for a, _ in points])
+    ok = np.asarray([o for _, o in points])
+    brute = max([a for a in np.unique(alpha) if ok[alpha <= a].all()], default=0.0)
+    assert recovery_boundary(alpha, ok) == pytest.approx(brute)
+
+
+@pytest.mark.parametrize("kind", ["two-level", "hub"])
+def test_extremal_graphs_sit_at_the_edge_of_assumption_41(kind):
+    """The structured W used for tightness have realized delta exactly delta and xi = 0."""
+    from theory.graph import extremal_graph, measure_delta, measure_xi
+
+    part = partition([6, 9, 7], n_classes=2)
+    W = extremal_graph(part, 0.3, kind)
+    assert measure_delta(W, part) == pytest.approx(0.3) and measure_xi(W, part) == 0.0
+    with pytest.raises(ValueError, match="kind must be"):
+        extremal_graph(part, 0.3, "star")

@@ -284,3 +284,25 @@ def measure_xi(W, part: Partition) -> float:
     if min_within <= 0:
         return float("inf")
     return max_cross / min_within
+
+
+def extremal_graph(part: Partition, delta: float, kind: str, *, dtype=jnp.float64) -> Weights:
+    """Structured weight matrices at the edge of Assumption 4.1 (realized delta exactly ``delta``,
+    xi = 0), for how tight a bound is beyond random graphs:
+
+    - ``"two-level"``: in each sub-class, entries ``1 + delta`` among its first half and 1 elsewhere
+      (two clusters inside the sub-class: the Perron vector is as uneven as two levels allow);
+    - ``"hub"``: entries ``1 + delta`` in the row and column of the sub-class's first point, 1 elsewhere.
+    """
+    _check_delta_xi(delta, 0.0)
+    if kind not in ("two-level", "hub"):
+        raise ValueError(f"kind must be 'two-level' or 'hub', got {kind!r}")
+    sub = part.sub_of_point
+    rank = np.arange(part.n) - np.asarray(part.offsets[:-1])[sub]
+    if kind == "two-level":
+        h = rank < np.asarray(part.sizes)[sub] // 2
+        high = h[:, None] & h[None, :]
+    else:
+        h = rank == 0
+        high = h[:, None] | h[None, :]
+    return jnp.asarray(np.where(sub[:, None] == sub[None, :], 1.0 + delta * high, 0.0), dtype)
