@@ -62,9 +62,9 @@ class Config:
     flip_beta: float = 1e-3
     ratios: tuple = (1.0, 1.5, 2.0, 3.0)
     c_grid: int = 5
-    flip_seeds: int = 2
+    flip_seeds: int = 1
     # delta > 0, xi >= 0 (C37, C38, C41): two decades of delta
-    deltas: tuple = (0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.2)
+    deltas: tuple = (0.001, 0.003, 0.01, 0.03, 0.1, 0.2)
     xis: tuple = (0.0, 1e-4, 1e-3)  # xi > 0 on balanced sub-classes only
     content_ratios: tuple = (1.0, 2.0)
     betas: tuple = tuple(float(b) for b in np.logspace(-5, 1, 25))
@@ -75,7 +75,8 @@ PRESETS = {
                     betas=tuple(float(b) for b in np.logspace(-5, 1, 13))),
     "cpu": Config(),
 }
-PRESETS["large"] = dataclasses.replace(PRESETS["cpu"], size=50, flip_seeds=4, alpha_step=1.0 / 50)
+PRESETS["large"] = dataclasses.replace(PRESETS["cpu"], size=50, flip_seeds=4, alpha_step=1.0 / 50,
+                                       deltas=(0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.2))
 
 
 def _imbalanced(cfg: Config, ratio: float) -> Partition:
