@@ -1,4 +1,4 @@
-"""Figures of the linear-head checks (``experiments/checks/head.py`` and ``flips.py``): pure functions
+"""Figures of the linear-head checks (``experiments/checks/head.py``, ``flips.py``, ``contrast.py``): pure functions
 of the ``data`` a check's ``run`` returns, so re-plotting never recomputes."""
 
 from __future__ import annotations
