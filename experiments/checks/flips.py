@@ -6,7 +6,9 @@ Corollary 4.6's remark), in the regime the O(sqrt(delta)) term with its 1/beta f
 (Eq. 18) leaves open, ``beta >= REGIME (sqrt(delta) + K-bar^{5/2} xi)``; the boundary of
 that regime is measured (C41) and held to the order the theorem implies. Each statement is
 judged on the paper's F_min = F* Sigma and on the minimizer of Eq. 1 itself (the sqrt(w_x)
-weighting, ``theory.representation.degree_weighted``). At delta = xi = 0 the head is an exact
+weighting, ``theory.representation.degree_weighted``). The theorem as printed is about F* Sigma:
+Eq. 8 drops the weighting, which is exact only when all degrees are equal (C21: not so with
+imbalanced sub-classes); the weighted minimizer is what training on Eq. 1 converges to. At delta = xi = 0 the head is an exact
 per-sub-class plurality vote, which C39/C40 describe (INFO).
 
 Rules fixed before the runs (never tuned to a result):
