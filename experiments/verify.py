@@ -165,7 +165,8 @@ def main(args: argparse.Namespace) -> int:
     total = time.perf_counter() - t_start
     meta = {"preset": args.preset, "seed": args.seed, "seconds": total, "summary": _summary(all_rows),
             "date": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
-            "commit": runs.git_commit(), "errors": errors, "command": "clspec verify --preset " + args.preset}
+            "commit": runs.git_commit(), "errors": errors, "command": "clspec verify --preset " + args.preset,
+            "machine": machine()}
     runs.write_json(out / "metrics.json", {"meta": meta, "sections": sections})
 
     print(format_table(all_rows))
@@ -185,11 +186,27 @@ def main(args: argparse.Namespace) -> int:
 
 def _print_extras(sections) -> None:
     for sec in sections:
-        agree = sec["data"].get("lanczos_vs_dense") if sec["data"] else None
-        if agree:
-            print(f"solver check: Lanczos vs dense eigh, n = {agree['n']}, top {agree['p']} eigenvalues: "
-                  f"max |diff| = {agree['max_abs_diff']:.2e} (tolerance {agree['tol']:.0e}); "
-                  f"dense {agree['dense_s']:.1f} s, Lanczos {agree['lanczos_s']:.1f} s")
+        for note in (sec["data"] or {}).get("notes", []):
+            print(note)
+
+
+def machine() -> str:
+    """The machine a ledger is made on (another CPU's LAPACK may round differently): CPU model, cores, LAPACK."""
+    import platform
+
+    import numpy as np
+
+    cpu = platform.processor() or platform.machine()
+    try:
+        with open("/proc/cpuinfo") as f:
+            cpu = next((ln.split(":", 1)[1].strip() for ln in f if ln.startswith("model name")), cpu)
+    except OSError:
+        pass
+    try:
+        blas = np.show_config(mode="dicts")["Build Dependencies"]["lapack"]["name"]
+    except Exception:  # noqa: BLE001 - the config layout differs across numpy versions
+        blas = "unknown LAPACK"
+    return f"{cpu} ({os.cpu_count()} cores, {platform.system()}, numpy {np.__version__} with {blas})"
 
 
 def _replot(run_dir: Path, modules, figures_dir: Path, ledger: Path) -> int:

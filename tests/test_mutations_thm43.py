@@ -1,4 +1,4 @@
-"""Mutation tests of the Theorem 4.3 rows (C1-C20): each PASS-able row FAILs when its claim is broken.
+"""Mutation tests of the Theorem 4.3 rows (C1-C27): each PASS-able row FAILs when its claim is broken.
 
 The saved measurements of one run (smoke preset by default, the cpu preset's real sweeps under
 ``-m slow``) are mutated the way the claim forbids and re-judged by ``thm43.judge``:
@@ -6,8 +6,8 @@ The saved measurements of one run (smoke preset by default, the cpu preset's rea
 - explicit bounds: one graph's measured value moved just past its bound;
 - leading term + O(delta'^q) (C7-C9, C11.2): the leading term dropped (the explicit constant
   is part of the verdict), and an excess over it of half an order lower than q;
-- O() claims (C12, C15, C17, C18): a term half an order lower than claimed
-  (``mutations.half_order_term``); C15's K-bar order: a term half an order higher.
+- O() claims (C12, C15, C17, C18, C25, C26): a term half an order lower than claimed
+  (``mutations.half_order_term``); the K-bar orders (C15.2, C26.2): a term half an order higher.
 """
 
 from __future__ import annotations
@@ -113,6 +113,11 @@ def _loss_lowered(data):
     data["loss"]["min_excess"] = -1e-6 * abs(data["loss"]["optimum"])
 
 
+def _bias_above(data):
+    pt = next(pt for pt in data["sweeps"]["xi"] if pt.get("bias") and pt["xi_r"] > 0)
+    pt["bias"][0][1] = pt["bias"][0][2] + 1e-6
+
+
 def _sq(pt):
     return np.sqrt(pt["delta_r"])
 
@@ -153,6 +158,17 @@ MUTATIONS = [
     _half_order("C18", "xi", lambda pt: bounds.alignment_drop_scale(pt["n"], pt["n_sub"], pt["xi_r"]), "drop", 1,
                 y_of=_drop, set_y=_set_drop),
     _half_order("C15.2", "nsub", lambda pt: pt["n_sub"], "E_fro", 2.5, limit="x->inf"),
+    _half_order("C25", "path", _sq, "eig2", 1, y_of=lambda pt: max(pt["eig2"]),
+                set_y=lambda pt, v: pt.__setitem__("eig2", [float(v)] * len(pt["eig2"]))),
+    _half_order("C26.1", "xi", lambda pt: bounds.within_block_change_scale(pt["n"], pt["n_sub"], pt["delta_r"], pt["xi_r"]),
+                "within_max", 1),
+    _half_order("C26.2", "nsub", lambda pt: pt["n_sub"], "within_max", 2.0, limit="x->inf"),
+    _set("C27", "one (graph, beta) point's bias^2 1e-6 above the App. B.2 bound", _bias_above),
+    _past_bound("C22", "perron_min", lambda pt: bounds.perron_entry_bounds(min(pt["sizes"]), max(pt["sizes"]), pt["delta_r"])[0],
+                factor=1 - 1e-6),
+    _past_bound("C23", "perron_max", lambda pt: bounds.perron_entry_bounds(min(pt["sizes"]), max(pt["sizes"]), pt["delta_r"])[1]),
+    _past_bound("C24", "perron_max", lambda pt: pt["perron_min"][0]
+                * bounds.perron_entry_bounds(min(pt["sizes"]), max(pt["sizes"]), pt["delta_r"])[2]),
     _set("C19", "the loss at f_min 1e-6 above the optimum", _loss_above_optimum),
     _set("C20", "a perturbation that lowers the loss", _loss_lowered),
 ]

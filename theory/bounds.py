@@ -1,5 +1,8 @@
 """Closed-form bounds of the paper, one function a statement, with the constants as printed.
 
+Every function of this file traces under ``jit``/``vmap``/``grad`` in its real arguments (delta, xi,
+beta, measured values); sizes (``n``, ``n_sub``, ``p``) are Python ints.
+
 Notation: ``delta`` and ``xi`` are the compactness and distinguishability levels of
 Assumptions 4.1 and 4.2; ``delta' = (1 + delta)^{3/2} - 1`` (Lemma A.1); ``n_k`` the
 size of a sub-class; ``n_sub`` = K-bar; ``p`` the representation dimension.
@@ -27,7 +30,7 @@ from theory._types import Array
 
 def delta_prime(delta):
     """``delta' = (1 + delta)^{3/2} - 1`` (Lemma A.1): the column-entry ratio of a block of A-bar is <= 1 + delta'."""
-    return (1.0 + np.asarray(delta, dtype=float)) ** 1.5 - 1.0
+    return (1.0 + jnp.asarray(delta, dtype=float)) ** 1.5 - 1.0
 
 
 def column_ratio_bound(delta):
@@ -43,20 +46,20 @@ def perron_ratio_bound(delta):
 def perron_l1_sq_lower(n_k, delta):
     """Lemma A.3: ``||v_{k,1}||_1^2 >= n_k^2 / (1 + (n_k - 1)(1 + delta')^2)``."""
     dp = delta_prime(delta)
-    n_k = np.asarray(n_k, dtype=float)
+    n_k = jnp.asarray(n_k, dtype=float)
     return n_k**2 / (1.0 + (n_k - 1.0) * (1.0 + dp) ** 2)
 
 
 def block_eig_sq_sum_upper(n_k, delta):
     """Lemma A.4: ``sum_i lambda_{k,i}^2 <= (1 + (n_k - 1)(1 + delta')^2)(1 + delta')^2 / n_k``."""
     dp = delta_prime(delta)
-    n_k = np.asarray(n_k, dtype=float)
+    n_k = jnp.asarray(n_k, dtype=float)
     return (1.0 + (n_k - 1.0) * (1.0 + dp) ** 2) * (1.0 + dp) ** 2 / n_k
 
 
 def block_eig_upper(n_k, delta):
     """Corollary A.5: for i >= 2, ``lambda_{k,i} <= sqrt(Lemma A.4 bound - 1)`` = O(sqrt(delta'))."""
-    return np.sqrt(np.maximum(block_eig_sq_sum_upper(n_k, delta) - 1.0, 0.0))
+    return jnp.sqrt(jnp.maximum(block_eig_sq_sum_upper(n_k, delta) - 1.0, 0.0))
 
 
 def eq12_leading(delta):
@@ -66,12 +69,12 @@ def eq12_leading(delta):
 
 def cor_a6_block_leading(p_k, delta):
     """Corollary A.6, one block: ``sum_{i=2}^{p_k} lambda_{k,i} <= 2 sqrt(p_k - 1) sqrt(delta') + O(delta')``."""
-    return 2.0 * np.sqrt(np.maximum(np.asarray(p_k, dtype=float) - 1.0, 0.0)) * np.sqrt(delta_prime(delta))
+    return 2.0 * jnp.sqrt(jnp.maximum(jnp.asarray(p_k, dtype=float) - 1.0, 0.0)) * jnp.sqrt(delta_prime(delta))
 
 
 def cor_a6_global_leading(p, n_sub, delta):
     """Corollary A.6: ``sum_{i=Kbar+1}^{p} lambda_i <= 2 sqrt((p - Kbar) Kbar delta') + O(delta')``."""
-    return 2.0 * np.sqrt(max(p - n_sub, 0) * n_sub * delta_prime(delta))
+    return 2.0 * jnp.sqrt(max(p - n_sub, 0) * n_sub * delta_prime(delta))
 
 
 def alignment_lower_exact(sizes, delta):
@@ -79,35 +82,47 @@ def alignment_lower_exact(sizes, delta):
 
     Exact (no O-term): the alignment identity makes ``||V_I V_I^T Y||_F^2 = sum_k ||v_{k,1}||_1^2``.
     """
-    sizes = np.asarray(sizes, dtype=float)
-    return float(np.sum(perron_l1_sq_lower(sizes, delta)) / np.sum(sizes))
+    sizes = jnp.asarray(sizes, dtype=float)
+    return jnp.sum(perron_l1_sq_lower(sizes, delta)) / jnp.sum(sizes)
 
 
 def alignment_lower_leading(sizes, delta):
     """Eq. 25 as printed: ``||V_I V_I^T Y||_F^2 / n >= 1 - (2/n) sum_k (n_k - 1) delta' - O(delta'^2)``."""
-    sizes = np.asarray(sizes, dtype=float)
-    return float(1.0 - 2.0 * np.sum(sizes - 1.0) * delta_prime(delta) / np.sum(sizes))
+    sizes = jnp.asarray(sizes, dtype=float)
+    return 1.0 - 2.0 * jnp.sum(sizes - 1.0) * delta_prime(delta) / jnp.sum(sizes)
 
 
 def offblock_entry_upper(n_i, n_j, xi):
     """Lemma B.1: an off-block entry of the normalized adjacency is ``<= xi / sqrt(n_i n_j)``
     (= K-bar xi / n for balanced sub-classes, as printed)."""
-    return xi / np.sqrt(np.asarray(n_i, dtype=float) * np.asarray(n_j, dtype=float))
+    return xi / jnp.sqrt(jnp.asarray(n_i, dtype=float) * jnp.asarray(n_j, dtype=float))
 
 
 def offblock_fro_upper(n_sub, xi):
     """Lemma B.1: ``||H||_F <= sqrt(1 - 1/Kbar) Kbar xi`` (= xi sqrt(Kbar (Kbar - 1)), any sizes)."""
-    return float(np.sqrt(1.0 - 1.0 / n_sub) * n_sub * xi)
+    return jnp.sqrt(1.0 - 1.0 / n_sub) * n_sub * jnp.asarray(xi, dtype=float)
 
 
 def perturbation_scale(n_sub, xi):
     """Lemmas B.1/B.2: the order ``Kbar^{5/2} xi`` of ``||E||_F`` and of the top eigenvalues' drop."""
-    return float(n_sub**2.5 * xi)
+    return n_sub**2.5 * jnp.asarray(xi, dtype=float)
+
+
+def within_block_change_scale(n, n_sub, delta, xi):
+    """Lemma B.1: the order ``K-bar^3 (1 + delta)^2 xi / n`` of a within-block entry of ``A-tilde - A-bar``."""
+    return n_sub**3 * (1.0 + jnp.asarray(delta, dtype=float)) ** 2 * jnp.asarray(xi, dtype=float) / n
+
+
+def appendix_b_bias_upper(beta, lam_k, align_sq, n):
+    """App. B.2: ``bias^2 <= 1 - (1/n)(2 b - b^2) ||V~_I V~_I^T Y||_F^2`` with ``b = lambda~_Kbar / (lambda~_Kbar + beta)``
+    the smallest shrinkage factor of the top K-bar directions (``align_sq`` = ``||V~_I V~_I^T Y||_F^2``)."""
+    b = lam_k / (lam_k + beta)
+    return 1.0 - (2.0 * b - b * b) * align_sq / n
 
 
 def alignment_drop_scale(n, n_sub, xi):
     """Lemma B.3: the order ``n Kbar^2 xi`` of the drop of ``||V_I V_I^T Y||_F^2`` when xi > 0."""
-    return float(n * n_sub**2 * xi)
+    return n * n_sub**2 * jnp.asarray(xi, dtype=float)
 
 
 class OrderFit(NamedTuple):

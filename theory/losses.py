@@ -10,6 +10,8 @@ marginal ``w_x / S``. With ``u_x = sqrt(w_x / S) f(x)`` the loss is exactly
 
 from __future__ import annotations
 
+from typing import NamedTuple
+
 import jax
 import jax.numpy as jnp
 
@@ -90,3 +92,37 @@ def spectral_loss_minibatch(z: Array, z_pos: Array, z_a: Array | None = None, z_
     G = (z @ z_pos.T) ** 2
     off = jnp.sum(G) - jnp.sum(jnp.diag(G))
     return positive + off / (b * (b - 1))
+
+
+class MinimizerCheck(NamedTuple):
+    """Eqs. 7-8 checked on one graph (:func:`check_minimizer`).
+
+    ``optimum`` ``-sum_{i<=p} max(lambda_i, 0)^2``; ``at_min`` the loss at f_min;
+    ``grad_norm`` ``||grad loss(f_min)||``; ``min_excess`` the smallest
+    ``loss(f_min + e) - loss(f_min)`` over the random perturbations ``e``; ``naive`` the loss
+    of ``F* Sigma`` used directly as f (the sqrt(w_x) weighting dropped).
+    """
+
+    optimum: Array
+    at_min: Array
+    grad_norm: Array
+    min_excess: Array
+    naive: Array
+
+
+def check_minimizer(W: Weights, lam, V, *, key, n_perturb: int = 64) -> MinimizerCheck:
+    """Is ``f_min`` (from the top-p eigenpairs ``lam``, ``V`` of A-bar) the global minimizer of
+    the spectral contrastive loss (Eqs. 7-8)? Its loss against the optimum, its gradient, and
+    ``n_perturb`` random perturbations of relative size 1e-4 to 1 (log-spaced)."""
+    if not (isinstance(n_perturb, int) and n_perturb >= 1):
+        raise ValueError(f"n_perturb must be an int >= 1, got {n_perturb!r}")
+    U = V * jnp.sqrt(jnp.maximum(lam, 0.0))[None, :]
+    f_min = representation_from_factor(U, W)
+    loss_fn = lambda F: spectral_contrastive_loss(F, W)  # noqa: E731
+    at_min = loss_fn(f_min)
+    scale = jnp.linalg.norm(f_min) / jnp.sqrt(f_min.size)
+    keys = jax.random.split(key, n_perturb)
+    sizes = jnp.geomspace(1e-4, 1.0, n_perturb)
+    perturbed = jax.vmap(lambda k, s: loss_fn(f_min + s * scale * jax.random.normal(k, f_min.shape, f_min.dtype)))(keys, sizes)
+    return MinimizerCheck(-jnp.sum(jnp.maximum(lam, 0.0) ** 2), at_min, jnp.linalg.norm(jax.grad(loss_fn)(f_min)),
+                          jnp.min(perturbed) - at_min, loss_fn(U))

@@ -56,12 +56,14 @@ class BlockPerturbation(NamedTuple):
     """Lemma B.1's perturbation ``E = A-tilde - A-bar`` of the block-normalized matrix.
 
     ``E_fro`` = ``||E||_F``; ``H_fro`` = ``||H||_F`` of its off-block part; ``h_ratio`` =
-    ``max_ij h_ij sqrt(n_i n_j)`` over off-block entries (Lemma B.1: ``<= xi``).
+    ``max_ij h_ij sqrt(n_i n_j)`` over off-block entries (Lemma B.1: ``<= xi``); ``within_max`` =
+    ``max |E_ij|`` over within-block entries (Lemma B.1: ``O(K-bar^3 (1 + delta)^2 xi / n)``).
     """
 
     E_fro: Array
     H_fro: Array
     h_ratio: Array
+    within_max: Array
 
 
 def block_perturbation(W: Weights, part: Partition) -> BlockPerturbation:
@@ -72,7 +74,111 @@ def block_perturbation(W: Weights, part: Partition) -> BlockPerturbation:
     H = jnp.where(same, 0.0, At)
     sizes = jnp.asarray(np.asarray(part.sizes, dtype=float)[part.sub_of_point], dtype=At.dtype)
     h_ratio = jnp.max(H * jnp.sqrt(sizes[:, None] * sizes[None, :]))
-    return BlockPerturbation(jnp.linalg.norm(E), jnp.linalg.norm(H), h_ratio)
+    return BlockPerturbation(jnp.linalg.norm(E), jnp.linalg.norm(H), h_ratio, jnp.max(jnp.where(same, jnp.abs(E), 0.0)))
+
+
+def structured_perturbation(graph: StructuredGraph) -> tuple[Array, BlockPerturbation]:
+    """The blocks of App. B's A-bar (each normalized by its own degrees), shape (K-bar, m, m),
+    and the norms of Lemma B.1's ``E = A-tilde - A-bar`` of a matrix-free graph.
+
+    ``||E||_F^2`` = the within-block differences plus ``||H||_F^2``, with
+    ``H = (xi/r) diag(s) (A A^T - blockdiag(A_k A_k^T)) diag(s)``, ``s = 1/sqrt(degrees)``;
+    ``h_ratio`` is left 0 here (:func:`theory.graph.measure_structured` measures it).
+    """
+    blocks = graph.blocks
+    n_sub, m, _ = blocks.shape
+    d_full = graph.degrees().reshape(n_sub, m)
+    d_in = jnp.sum(blocks, axis=2)
+    Ab = blocks / jnp.sqrt(d_in[:, :, None] * d_in[:, None, :])
+    At = blocks / jnp.sqrt(d_full[:, :, None] * d_full[:, None, :])
+    at = graph.factors / jnp.sqrt(d_full.reshape(-1))[:, None]
+    rank = at.shape[1]
+    atb = at.reshape(n_sub, m, rank)
+    own = jnp.sum(jnp.einsum("kir,kis->krs", atb, atb) ** 2)
+    h_fro_sq = (graph.xi / rank) ** 2 * (jnp.sum((at.T @ at) ** 2) - own)
+    e_fro = jnp.sqrt(jnp.sum((At - Ab) ** 2) + h_fro_sq)
+    zero = jnp.zeros((), blocks.dtype)
+    return Ab, BlockPerturbation(e_fro, jnp.sqrt(jnp.maximum(h_fro_sq, 0.0)), zero, jnp.max(jnp.abs(At - Ab)))
+
+
+def perturbation_norm2(graph: StructuredGraph) -> float:
+    """``||A-tilde - A-bar||_2`` of a matrix-free graph by Lanczos on +E and -E (E is symmetric)."""
+    full, within = normalized_operator(graph), normalized_operator(graph, within_only=True)
+    tops = []
+    for sign in (1.0, -1.0):
+        op = full._replace(matmat=jax.jit(lambda x, s=sign: s * (full.matmat(x) - within.matmat(x))))
+        tops.append(float(top_eigh(op, 1, method="lanczos")[0][0]))
+    return max(abs(t) for t in tops)
+
+
+class BlockSpectra(NamedTuple):
+    """Per-block spectra of a block-diagonal A-bar (xi = 0, or App. B's block-normalized matrix).
+
+    Lists with one entry per block: ``col_ratio`` (max column-entry ratio, Lemma A.1),
+    ``perron_ratio`` (max/min Perron entry, Lemma A.3), ``l1_sq`` (``||v_{k,1}||_1^2``),
+    ``eig_sq_sum`` (``sum_i lambda_{k,i}^2``, Lemma A.4), ``eig2`` (``lambda_{k,2}``, Cor. A.5),
+    ``tail_sq`` (``sum_{i>=2} lambda_{k,i}^2``, Eq. 12), ``p_k`` (how many of the block's
+    eigenpairs are among the top p of the whole matrix), ``block_tail_sum``
+    (``sum_{i=2}^{p_k} lambda_{k,i}``, Cor. A.6); ``perron`` the positive unit Perron vectors;
+    ``top_sorted`` the top-p eigenvalues of the whole matrix.
+    """
+
+    col_ratio: list
+    perron_ratio: list
+    l1_sq: list
+    eig_sq_sum: list
+    eig2: list
+    tail_sq: list
+    p_k: list
+    block_tail_sum: list
+    perron: list
+    top_sorted: np.ndarray
+
+
+def block_spectra(blocks, p: int) -> BlockSpectra:
+    """:class:`BlockSpectra` of the diagonal blocks of a block-diagonal normalized adjacency."""
+    out = {k: [] for k in ("col_ratio", "perron_ratio", "l1_sq", "eig_sq_sum", "eig2", "tail_sq", "perron")}
+    eigs = []
+    for blk in blocks:
+        blk = np.asarray(blk)
+        lam, U = np.linalg.eigh(blk)
+        lam, U = lam[::-1], U[:, ::-1]
+        v1 = U[:, 0] * np.sign(U[:, 0].sum())
+        out["perron"].append(v1)
+        out["col_ratio"].append(float(np.max(blk.max(axis=0) / blk.min(axis=0))))
+        out["perron_ratio"].append(float(v1.max() / v1.min()) if v1.min() > 0 else float("inf"))
+        out["l1_sq"].append(float(np.abs(v1).sum() ** 2))
+        out["eig_sq_sum"].append(float(np.sum(lam**2)))
+        out["eig2"].append(float(lam[1]) if lam.size > 1 else 0.0)
+        out["tail_sq"].append(float(np.sum(lam[1:] ** 2)))
+        eigs.append(lam)
+    allv = np.concatenate(eigs)
+    owner = np.concatenate([np.full(e.size, k) for k, e in enumerate(eigs)])
+    top = np.argsort(-allv, kind="stable")[:p]
+    p_k = [int(np.sum(owner[top] == k)) for k in range(len(eigs))]
+    return BlockSpectra(**out, p_k=p_k, block_tail_sum=[float(np.sum(e[1:pk])) for e, pk in zip(eigs, p_k)],
+                        top_sorted=np.sort(allv)[::-1][:p])
+
+
+def perron_space(perron: list, part: Partition) -> np.ndarray:
+    """The unperturbed top-K-bar space (n, K-bar): block k's Perron vector padded with zeros."""
+    VI = np.zeros((part.n, part.n_sub))
+    for k, (lo, hi) in enumerate(zip(part.offsets[:-1], part.offsets[1:])):
+        VI[lo:hi, k] = perron[k]
+    return VI
+
+
+def lanczos_vs_dense(graph: StructuredGraph, p: int) -> tuple[float, float, float]:
+    """The top-p eigenvalues of a structured graph's A-bar by Lanczos (matrix-free) and by dense eigh:
+    ``(max abs difference, dense seconds, Lanczos seconds)``. Small n only (it forms the matrix)."""
+    import time
+
+    t0 = time.perf_counter()
+    lam_d, _ = top_eigh(normalized_adjacency(graph.dense()), p, method="dense")
+    t1 = time.perf_counter()
+    lam_l, _ = top_eigh(normalized_operator(graph), p, method="lanczos")
+    t2 = time.perf_counter()
+    return float(jnp.max(jnp.abs(lam_d - lam_l))), t1 - t0, t2 - t1
 
 
 def sym_norm2(E: Array) -> Array:
@@ -115,12 +221,23 @@ def top_eigh(A, p: int, *, method: str = "auto", tol: float = tolerances.LANCZOS
         dense for arrays with n <= ``DENSE_MAX_N``, Lanczos otherwise.
       tol: Lanczos relative tolerance.
       seed: seeds Lanczos's start vector, so results are reproducible.
+
+    The eigenvectors come in :func:`canonical_basis`: within a repeated eigenvalue their basis
+    does not depend on the solver (nor on the machine's LAPACK).
     """
     n = A.n if isinstance(A, LinearOp) else np.shape(A)[0]
     if not 1 <= p <= n:
         raise ValueError(f"p must be in [1, n={n}], got {p}")
     if method == "auto":
         method = "dense" if (not isinstance(A, LinearOp) and n <= DENSE_MAX_N) else "lanczos"
+    if method not in ("dense", "lanczos"):
+        raise ValueError(f"method must be 'auto', 'dense' or 'lanczos', got {method!r}")
+    lam, V = _solve(A, p, method, tol, seed, n)
+    return lam, canonical_basis(lam, V)
+
+
+def _solve(A, p: int, method: str, tol: float, seed: int, n: int):
+    """The eigensolver behind :func:`top_eigh`, before the basis is made canonical."""
     if method == "dense":
         if isinstance(A, LinearOp):
             A = A.matmat(jnp.eye(n, dtype=A.dtype))
@@ -144,6 +261,29 @@ def top_eigh(A, p: int, *, method: str = "auto", tol: float = tolerances.LANCZOS
     lam, V = spla.eigsh(lin, k=p, which="LA", tol=tol, v0=v0, ncv=ncv)
     order = np.argsort(lam)[::-1]
     return jnp.asarray(lam[order]), jnp.asarray(V[:, order])
+
+
+def canonical_basis(lam: Eigvals, V: Eigvecs, *, tol: float = tolerances.EIG_CLUSTER) -> Eigvecs:
+    """The eigenvectors ``V`` (columns, eigenvalues ``lam`` descending) in a basis that depends only
+    on the eigenspaces, not on the solver's choice within a repeated eigenvalue.
+
+    Eigenvalues closer than ``tol`` form one cluster (the top K-bar eigenvalues of A-bar are all 1,
+    Lemma A.2). Within each cluster with basis ``V_c`` the columns become ``P M (M^T P M)^{-1/2}``,
+    ``P = V_c V_c^T`` the cluster's projector and ``M`` a fixed reference matrix (``jax.random.normal``
+    at key 0, the same on every machine): the polar factor of ``V_c^T M`` rotates ``V_c`` there. A
+    rotation or sign flip of ``V`` inside a cluster, which another LAPACK may return, gives the
+    same output. Traces under ``jit`` (the clusters are masks, not Python branches).
+    """
+    lam, V = jnp.asarray(lam), jnp.asarray(V)
+    if V.ndim != 2 or lam.shape != (V.shape[1],):
+        raise ValueError(f"lam must have one entry per column of V {V.shape}, got shape {lam.shape}")
+    n, p = V.shape
+    cluster = jnp.concatenate([jnp.zeros(1, jnp.int32), jnp.cumsum(jnp.abs(jnp.diff(lam)) > tol).astype(jnp.int32)])
+    same = cluster[:, None] == cluster[None, :]
+    M = jax.random.normal(jax.random.PRNGKey(0), (n, p), dtype=V.dtype)
+    B = jnp.where(same, V.T @ M, 0.0)  # block diagonal over the clusters
+    U, _, Wt = jnp.linalg.svd(B)
+    return V @ (U @ Wt)
 
 
 class Spectral(NamedTuple):

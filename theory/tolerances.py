@@ -24,6 +24,13 @@ LANCZOS_VS_DENSE = 1e-8
 LANCZOS_TOL = 1e-10
 
 
+# Eigenvalues closer than this form one cluster for theory.representation.canonical_basis.
+# True repeats (the top K-bar eigenvalues 1 of A-bar, Lemma A.2) come out of a backward-stable
+# solver within n eps ||A|| < 1e-12 of each other; distinct eigenvalues closer than 1e-9 have
+# eigenvectors determined only to about eps / gap = 1e-7 anyway, so merging them costs nothing.
+EIG_CLUSTER = 1e-9
+
+
 def eig_atol(dtype) -> float:
     return EIG_ATOL[str(dtype)]
 

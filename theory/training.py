@@ -38,7 +38,7 @@ from theory._types import Array, Labels, PRNGKeyArray, Weights
 from theory.datamodel import Augmentation, DataModel, augment, check_finite
 from theory.graph import check_weights
 from theory.losses import nt_xent, spectral_contrastive_loss, spectral_loss_minibatch
-from theory.representation import alignment, normalized_adjacency, principal_angle_sines
+from theory.representation import alignment, canonical_basis, normalized_adjacency, principal_angle_sines
 
 LOSSES = ("spectral", "nt_xent")
 NEGATIVES = ("independent", "in_batch")
@@ -206,6 +206,7 @@ def _closed_form(W, p):
     """Eqs. 7-8 with the sqrt(w) weighting undone (dense eigh, small n), in one compiled function."""
     lam, V = jnp.linalg.eigh(normalized_adjacency(W))
     lam, V = lam[::-1][:p], V[:, ::-1][:, :p]
+    V = canonical_basis(lam, V)  # F_min independent of the solver's basis of the repeated eigenvalue 1
     marginal = jnp.sum(W, axis=1) / jnp.sum(W)
     F_min = V * jnp.sqrt(jnp.maximum(lam, 0.0))[None, :] / jnp.sqrt(marginal)[:, None]
     return marginal, lam, V, F_min, -jnp.sum(jnp.maximum(lam, 0.0) ** 2)
@@ -231,7 +232,7 @@ def _linear_optimum(X, W, marginal, p):
     mu, V = jnp.linalg.eigh(Q.T @ normalized_adjacency(W) @ Q)
     mu, V = mu[::-1][:p], V[:, ::-1][:, :p]
     mu = jnp.maximum(mu, 0.0)
-    U = Q @ (V * jnp.sqrt(mu)[None, :])
+    U = canonical_basis(mu, Q @ V) * jnp.sqrt(mu)[None, :]
     return -jnp.sum(mu**2), U / jnp.sqrt(marginal)[:, None]
 
 

@@ -5,8 +5,15 @@ Each module listed in :data:`MODULES` exposes
 - ``CLAIMS``: a tuple of :class:`experiments.claims.Claim`, the IDs it evaluates;
 - ``run(preset, *, seed, progress) -> (rows, data)``: evaluates every claim at the
   named preset (``smoke``, ``cpu``, ``large``) and returns the rows plus a
-  JSON-able dict of the measured arrays;
+  JSON-able dict of the measured arrays; ``data["notes"]`` (optional) holds lines of
+  text the ledger prints under the module's table;
+- ``judge(...) -> rows``: the rows from saved measurements alone, so that a mutation test
+  (``tests/mutations.py``) can re-judge perturbed data;
 - ``plot(data, outdir) -> list[Path]``: the figures, a pure function of ``data``.
+
+The progress protocol: ``progress(iterable, desc="...")`` returns an iterable over the same
+items (``clspec verify`` wraps it in a tqdm bar on a terminal, else passes it through); a module
+calls nothing else on it. Float64 is switched on once, by ``clspec verify`` (tests: conftest.py).
 """
 
 from __future__ import annotations
