@@ -266,7 +266,8 @@ def _judge_thm44(d: dict, cfg: Config):
         for q in pts:
             lead, lin = (np.asarray(a) for a in bounds.bias_bound_eq15(betas, q["delta_real"], n, nb))
             vl, vs = (np.asarray(a) for a in bounds.variance_bound_a3(betas, q["delta_real"], 1.0, n, nb, q["p"]))
-            b_r, v_r = np.max((np.asarray(q["bias2"]) - lead) / lin), np.max((np.asarray(q["variance"]) - vl) / vs)
+            with np.errstate(divide="ignore", invalid="ignore"):
+                b_r, v_r = np.max((np.asarray(q["bias2"]) - lead) / lin), np.max((np.asarray(q["variance"]) - vl) / vs)
             tight[fam] = np.maximum(tight.get(fam, (-np.inf, -np.inf)), (b_r, v_r))
     tnote = lambda i: (f"; tightness, max (measured - leading)/(delta term) at p={max(cfg.ps)}: random graphs "  # noqa: E731
                        f"{tight['random'][i]:.3g}, structured W (two-level, hub) {tight.get('structured', [np.nan] * 2)[i]:.3g}")
