@@ -139,11 +139,11 @@ def order_rows(claim: Claim, groups: dict, order: float, *, setting: str, what: 
     x = [v for xs, _ in groups.values() for v in xs]
     y = [v for _, ys in groups.values() for v in ys]
     ids = [g for g, (xs, _) in groups.items() for _ in xs]
-    n_pos = sum(1 for v in y if v > 0)
+    n_pos, n_all = sum(1 for v in y if v > 0), len(y)
     pad = ORDER_PAD - len(x) % ORDER_PAD if n_pos else 0  # x = 0 points are left out of the fit; one shape, one compilation
     x, y, ids = x + [0.0] * pad, y + [0.0] * pad, ids + [ids[0]] * pad
     return order_row(claim, x, y, order, groups=ids, label=label, setting=setting,
-                     note=f"{what}; {n_pos} of {len(y)} (graph, p, beta) points with excess > 0 ({len(groups)} sub-sweeps, "
+                     note=f"{what}; {n_pos} of {n_all} (graph, p, beta) points with excess > 0 ({len(groups)} sub-sweeps, "
                           f"one slope, an intercept each); excess <= 0 satisfies the bound with constant 0")
 
 
