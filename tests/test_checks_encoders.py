@@ -6,6 +6,8 @@ import re
 
 import pytest
 
+import mutations
+
 from experiments import checks
 from experiments.checks import encoders
 from experiments.claims import ERROR, FAIL, INFO, PASS
@@ -14,7 +16,7 @@ from experiments.runs import write_json
 
 @pytest.fixture(scope="module")
 def smoke(tmp_path_factory):
-    rows, data = encoders.run("smoke", seed=0)
+    rows, data = mutations.saved_run("experiments.checks.encoders", "smoke")  # one run, shared with the mutation tests
     path = tmp_path_factory.mktemp("enc") / "data.json"
     write_json(path, data)  # the data must be JSON-able
     return rows, json.loads(path.read_text())

@@ -13,10 +13,14 @@ from hypothesis import strategies as st
 from theory import bounds
 from theory.graph import balanced_partition, make_graph, partition
 from theory.head import (
+    accuracy,
     bias_variance,
     expected_risk,
     information_nuisance,
     ridge_hat,
+    mixture_inputs,
+    random_features,
+    recovery,
     ridge_head,
     shrinkage,
     singular_basis,
@@ -161,3 +165,74 @@ def test_bad_inputs():
         train_head(F, Y, np.zeros(4, int), loss="hinge")
     with pytest.raises(ValueError, match="batch_size"):
         train_head(F, Y, np.zeros(4, int), batch_size=10)
+
+
+def test_public_functions_trace_under_jit_and_vmap():
+    """Every public function of theory/head.py, of the linear-head section of theory/bounds.py, and
+    theory.noise.gaussian_noise jits and vmaps over a parameter (beta, sigma or delta), and agrees
+    with the same function called value by value."""
+    from theory.noise import gaussian_noise
+    from theory.representation import degree_weighted
+
+    part = balanced_partition(3, 6, 2)
+    W = make_graph(jax.random.PRNGKey(0), part, 0.1, 0.01)
+    S = optimal_representation(normalized_adjacency(W), 6)
+    Y, clean = part.labels(), part.class_of_point
+    fl = symmetric_flips(part, 0.3, key=jax.random.PRNGKey(1))
+    betas = jnp.asarray([0.01, 0.1, 1.0])
+    cases = {
+        "ridge_head": lambda b: ridge_head(S.F, Y, b),
+        "ridge_hat": lambda b: ridge_hat(S.F, b),
+        "shrinkage": lambda b: shrinkage(S.eigvals, b),
+        "spectral_predictions": lambda b: spectral_predictions(S.eigvecs, S.eigvals, Y, b),
+        "bias_variance": lambda b: bias_variance(S.eigvecs, S.eigvals, Y, b, 2.0 * b),
+        "expected_risk": lambda s: expected_risk(ridge_hat(S.F, 0.1), Y, s),
+        "recovery": lambda b: recovery(S.eigvecs, S.eigvals, fl.Y_noisy, clean, b),
+        "accuracy": lambda b: accuracy(spectral_predictions(S.eigvecs, S.eigvals, fl.Y_noisy, b), clean),
+        "singular_basis": lambda b: singular_basis(b * S.F),
+        "information_nuisance": lambda b: information_nuisance(b * S.F, Y, 3)[:2],
+        "degree_weighted": lambda b: degree_weighted(S.F, W + b),
+        "random_features": lambda b: b * random_features(part.n, 4, key=jax.random.PRNGKey(2)),
+        "mixture_inputs": lambda b: mixture_inputs(part, 4, key=jax.random.PRNGKey(3), spread=b),
+        "gaussian_noise": lambda s: gaussian_noise(Y, s, key=jax.random.PRNGKey(4)).Y_noisy,
+        "bias_bound_eq15": lambda b: bounds.bias_bound_eq15(b, 0.05, 18, 3),
+        "variance_leading": lambda b: bounds.variance_leading(b, 1.0, 18, 3),
+        "variance_bound_a3": lambda b: bounds.variance_bound_a3(b, 0.05, 1.0, 18, 3, 6),
+        "head_delta_prime": lambda d: bounds.head_delta_prime(d),
+        "flip_threshold": lambda c: bounds.flip_threshold(c, 2.0),
+        "symmetric_flip_threshold": lambda r: bounds.symmetric_flip_threshold(4, 1.0 + r),
+        "perron_entry_bounds": lambda d: bounds.perron_entry_bounds(6, 12, d),
+        "flip_threshold_eq18": lambda b: bounds.flip_threshold_eq18(b, 0.01, 1.0, 30, 30, 32),
+        "gd_rate_bound": lambda m: bounds.gd_rate_bound(2.0, m, 1.0, 50),
+        "flip_perturbation_scale": lambda d: bounds.flip_perturbation_scale(d, 0.1 * d, 8),
+    }
+    for name, fn in cases.items():
+        batched = jax.jit(jax.vmap(fn))(betas)
+        for i, b in enumerate(betas):
+            one = fn(float(b))
+            jax.tree_util.tree_map(lambda x, y: np.testing.assert_allclose(np.asarray(x)[i], np.asarray(y), rtol=1e-10,
+                                                                          atol=1e-12, err_msg=name), batched, one)
+
+
+@settings(max_examples=30, deadline=None)
+@given(st.lists(st.tuples(st.integers(0, 6), st.booleans()), min_size=1, max_size=12))
+def test_recovery_boundary_is_the_last_alpha_before_the_first_failure(points):
+    """recovery_boundary = the largest alpha a with every alpha_i <= a recovered (brute force over the alphas)."""
+    from theory.head import recovery_boundary
+
+    alpha = np.asarray([a / 6 for a, _ in points])
+    ok = np.asarray([o for _, o in points])
+    brute = max([a for a in np.unique(alpha) if ok[alpha <= a].all()], default=0.0)
+    assert recovery_boundary(alpha, ok) == pytest.approx(brute)
+
+
+@pytest.mark.parametrize("kind", ["two-level", "hub"])
+def test_extremal_graphs_sit_at_the_edge_of_assumption_41(kind):
+    """The structured W used for tightness have realized delta exactly delta and xi = 0."""
+    from theory.graph import extremal_graph, measure_delta, measure_xi
+
+    part = partition([6, 9, 7], n_classes=2)
+    W = extremal_graph(part, 0.3, kind)
+    assert measure_delta(W, part) == pytest.approx(0.3) and measure_xi(W, part) == 0.0
+    with pytest.raises(ValueError, match="kind must be"):
+        extremal_graph(part, 0.3, "star")

@@ -226,72 +226,69 @@ def hidden_constant(scale, excess, growth: float):
 # use ``delta' = (1 + delta)^{3/2} - 1`` (Lemma A.1).
 
 
-def head_delta_prime(delta: float) -> float:
-    """``delta' = (1 + delta)^{3/2} - 1 = (3/2) delta + O(delta^2)`` (Lemma A.1)."""
-    return (1.0 + float(delta)) ** 1.5 - 1.0
+def head_delta_prime(delta):
+    """``delta' = (1 + delta)^{3/2} - 1 = (3/2) delta + O(delta^2)`` (Lemma A.1). Traceable."""
+    return (1.0 + jnp.asarray(delta, dtype=float)) ** 1.5 - 1.0
 
 
-def bias_bound_eq15(beta: float, delta: float, n: int, n_sub: int, *, in_delta_prime: bool = False) -> tuple[float, float]:
+def bias_bound_eq15(beta, delta, n: int, n_sub: int, *, in_delta_prime: bool = False):
     """Eq. 15: ``bias^2 <= (beta/(1+beta))^2 + 3 (1 - K-bar/n)(2 beta + 1)/(beta + 1)^2 delta + O(delta^2)``.
 
     Returns ``(leading, linear)``: the delta-free term and the explicit delta term, without
     the O(delta^2) remainder. ``in_delta_prime=True`` gives the unsimplified form
-    ``2 (1 - K-bar/n)(2 beta + 1)/(beta + 1)^2 delta'`` instead.
+    ``2 (1 - K-bar/n)(2 beta + 1)/(beta + 1)^2 delta'`` instead. Traceable in beta and delta.
     """
-    beta = float(beta)
+    beta, delta = jnp.asarray(beta, dtype=float), jnp.asarray(delta, dtype=float)
     leading = (beta / (1.0 + beta)) ** 2
     coef = (1.0 - n_sub / n) * (2.0 * beta + 1.0) / (beta + 1.0) ** 2
-    linear = 2.0 * coef * head_delta_prime(delta) if in_delta_prime else 3.0 * coef * float(delta)
+    linear = 2.0 * coef * head_delta_prime(delta) if in_delta_prime else 3.0 * coef * delta
     return leading, linear
 
 
-def variance_leading(beta: float, sigma: float, n: int, n_sub: int) -> float:
-    """Theorem 4.4's variance leading term ``sigma^2 (K-bar/n) (1/(beta+1))^2``."""
-    return float(sigma) ** 2 * (n_sub / n) / (float(beta) + 1.0) ** 2
+def variance_leading(beta, sigma, n: int, n_sub: int):
+    """Theorem 4.4's variance leading term ``sigma^2 (K-bar/n) (1/(beta+1))^2``. Traceable."""
+    return jnp.asarray(sigma, dtype=float) ** 2 * (n_sub / n) / (jnp.asarray(beta, dtype=float) + 1.0) ** 2
 
 
-def variance_bound_a3(
-    beta: float, delta: float, sigma: float, n: int, n_sub: int, p: int, *, in_delta_prime: bool = False
-) -> tuple[float, float]:
+def variance_bound_a3(beta, delta, sigma, n: int, n_sub: int, p: int, *, in_delta_prime: bool = False):
     """End of App. A.3: ``variance <= sigma^2 (K-bar/n)(1/(beta+1))^2
     + sigma^2 sqrt(6 K-bar (p - K-bar))/n sqrt(delta)/beta + O(delta)``.
 
     Returns ``(leading, sqrt_term)`` without the O(delta) remainder; ``in_delta_prime=True``
     gives ``sigma^2 2 sqrt(K-bar (p-K-bar))/n sqrt(delta')/beta``. The sqrt term is ``inf``
-    at beta = 0 with delta > 0.
+    at beta = 0 with delta > 0 (and 0 when delta = 0 or p = K-bar). Traceable in beta, delta, sigma.
     """
-    beta, delta, sigma = float(beta), float(delta), float(sigma)
+    beta, delta, sigma = (jnp.asarray(x, dtype=float) for x in (beta, delta, sigma))
     leading = variance_leading(beta, sigma, n, n_sub)
     if in_delta_prime:
-        num = sigma**2 * 2.0 * math.sqrt(n_sub * (p - n_sub)) / n * math.sqrt(head_delta_prime(delta))
+        num = sigma**2 * 2.0 * math.sqrt(n_sub * (p - n_sub)) / n * jnp.sqrt(head_delta_prime(delta))
     else:
-        num = sigma**2 * math.sqrt(6.0 * n_sub * (p - n_sub)) / n * math.sqrt(delta)
-    if num == 0.0:
-        return leading, 0.0
-    return leading, (num / beta if beta > 0 else math.inf)
+        num = sigma**2 * math.sqrt(6.0 * n_sub * (p - n_sub)) / n * jnp.sqrt(delta)
+    sqrt_term = jnp.where(num == 0.0, 0.0, num / jnp.where(beta > 0, beta, 1.0))
+    return leading, jnp.where((num > 0) & (beta <= 0), jnp.inf, sqrt_term)
 
 
-def flip_threshold(c_max: float, size_ratio: float = 1.0) -> float:
-    """Theorem 4.5 (Eq. 5) without its O(sqrt(delta)) term: ``1 / (1 + (n_max/n_min) c_max)``."""
-    return 1.0 / (1.0 + float(size_ratio) * float(c_max))
+def flip_threshold(c_max, size_ratio=1.0):
+    """Theorem 4.5 (Eq. 5) without its O(sqrt(delta)) term: ``1 / (1 + (n_max/n_min) c_max)``. Traceable."""
+    return 1.0 / (1.0 + jnp.asarray(size_ratio, dtype=float) * jnp.asarray(c_max, dtype=float))
 
 
-def symmetric_flip_threshold(n_classes: int, size_ratio: float = 1.0) -> float:
-    """Corollary 4.6 (Eq. 6) without its O(sqrt(delta)) term: ``(K-1) / (K + n_max/n_min - 1)``."""
-    return (n_classes - 1.0) / (n_classes + float(size_ratio) - 1.0)
+def symmetric_flip_threshold(n_classes: int, size_ratio=1.0):
+    """Corollary 4.6 (Eq. 6) without its O(sqrt(delta)) term: ``(K-1) / (K + n_max/n_min - 1)``. Traceable."""
+    return (n_classes - 1.0) / (n_classes + jnp.asarray(size_ratio, dtype=float) - 1.0)
 
 
-def perron_entry_bounds(n_min: int, n_max: int, delta: float) -> tuple[float, float, float]:
+def perron_entry_bounds(n_min: int, n_max: int, delta):
     """Lemma A.8: ``(e_min lower bound, e_max upper bound, e_max/e_min upper bound)`` of the
-    entries of a sub-class's unit Perron vector."""
+    entries of a sub-class's unit Perron vector. Traceable in delta."""
     dp = head_delta_prime(delta)
-    e_min = math.sqrt(1.0 / (1.0 + (n_max - 1) * (1.0 + dp) ** 2))
-    e_max = math.sqrt(1.0 / (1.0 + (n_min - 1) / (1.0 + dp) ** 2))
-    ratio = (1.0 + dp) * math.sqrt((1.0 + (1.0 + dp) ** 2 * (n_max - 1)) / (n_max - 1 + (1.0 + dp) ** 2))
+    e_min = jnp.sqrt(1.0 / (1.0 + (n_max - 1) * (1.0 + dp) ** 2))
+    e_max = jnp.sqrt(1.0 / (1.0 + (n_min - 1) / (1.0 + dp) ** 2))
+    ratio = (1.0 + dp) * jnp.sqrt((1.0 + (1.0 + dp) ** 2 * (n_max - 1)) / (n_max - 1 + (1.0 + dp) ** 2))
     return e_min, e_max, ratio
 
 
-def flip_threshold_eq18(beta: float, delta: float, c_max: float, n_min: int, n_max: int, p: int) -> float:
+def flip_threshold_eq18(beta, delta, c_max, n_min: int, n_max: int, p: int):
     """Eq. 18, the threshold on alpha before simplification, without its O(delta') term:
 
     ``[1 - 2 sqrt(n_max)(1 + sqrt(c_max)) sqrt(p-1)(beta+1) sqrt(delta') / (beta e_min v n_min)]
@@ -299,16 +296,31 @@ def flip_threshold_eq18(beta: float, delta: float, c_max: float, n_min: int, n_m
 
     with Lemma A.8's bounds for ``e_min`` and ``e_max/e_min`` and the Perron-vector entry
     ``v`` (printed as ``v-dot^{(j)}_{kbar_j,1}``) bounded below by ``e_min``. Negative values
-    mean the statement is vacuous at these sizes.
+    mean the statement is vacuous at these sizes; ``-inf`` at beta = 0 with delta > 0. Traceable.
     """
-    beta = float(beta)
+    beta, c_max = jnp.asarray(beta, dtype=float), jnp.asarray(c_max, dtype=float)
     e_min, _, ratio = perron_entry_bounds(n_min, n_max, delta)
     dp = head_delta_prime(delta)
-    denom = 1.0 + (n_max / n_min) * ratio * float(c_max)
-    if dp == 0.0:
-        return 1.0 / denom
-    if beta <= 0:
-        return -math.inf
-    corr = 2.0 * math.sqrt(n_max) * (1.0 + math.sqrt(c_max)) * math.sqrt(p - 1) * (beta + 1.0) * math.sqrt(dp)
-    corr /= beta * e_min * e_min * n_min
-    return (1.0 - corr) / denom
+    denom = 1.0 + (n_max / n_min) * ratio * c_max
+    corr = 2.0 * math.sqrt(n_max) * (1.0 + jnp.sqrt(c_max)) * math.sqrt(p - 1) * (beta + 1.0) * jnp.sqrt(dp)
+    corr = jnp.where(dp == 0.0, 0.0, corr / jnp.where(beta > 0, beta * e_min * e_min * n_min, 1.0))
+    return jnp.where((dp > 0) & (beta <= 0), -jnp.inf, (1.0 - corr) / denom)
+
+
+# ============================================================================
+# Linear head: gradient descent (C44) and the regimes of Theorems 4.4-4.5
+# ============================================================================
+
+
+def gd_rate_bound(w_star_norm, mu, L, steps: int):
+    """Gradient descent from W = 0 with step ``1/L`` on an ``L``-smooth, ``mu``-strongly convex
+    quadratic (the ridge objective of Eq. 2 with ``mu = s_min(F)^2 + beta``, ``L = s_max(F)^2 + beta``):
+    ``||W_T - W*||_F <= (1 - mu/L)^T ||W_0 - W*||_F = (1 - mu/L)^T ||W*||_F``. Traceable."""
+    return (1.0 - jnp.asarray(mu, dtype=float) / L) ** steps * w_star_norm
+
+
+def flip_perturbation_scale(delta, xi, n_sub: int):
+    """The size of the perturbation that Theorem 4.5's O(sqrt(delta)) term and Corollary 4.6's remark
+    (singular values and vectors move by O(K-bar^{5/2} xi) when xi > 0) put on the threshold:
+    ``sqrt(delta) + K-bar^{5/2} xi``, with hidden constant 1. Traceable."""
+    return jnp.sqrt(jnp.asarray(delta, dtype=float)) + n_sub**2.5 * jnp.asarray(xi, dtype=float)

@@ -30,18 +30,20 @@ from theory._types import Array, Eigvals, Eigvecs, Labels, PRNGKeyArray, Represe
 from theory.graph import Partition
 
 
-def _check_beta(beta: float) -> float:
-    beta = float(beta)
-    if not beta >= 0:
-        raise ValueError(f"beta must be >= 0, got {beta}")
-    return beta
+def _check_nonnegative(name: str, value):
+    """Refuse a negative Python-level ``value``; arrays and tracers pass through unchecked,
+    so every public function here traces under ``jit``, ``vmap`` and ``grad``."""
+    if isinstance(value, (int, float, np.integer, np.floating)) and not value >= 0:
+        raise ValueError(f"{name} must be >= 0, got {value}")
+    return value
 
 
-def _check_sigma(sigma: float) -> float:
-    sigma = float(sigma)
-    if not sigma >= 0:
-        raise ValueError(f"sigma must be >= 0, got {sigma}")
-    return sigma
+def _check_beta(beta):
+    return _check_nonnegative("beta", beta)
+
+
+def _check_sigma(sigma):
+    return _check_nonnegative("sigma", sigma)
 
 
 # ----------------------------------------------------------------------------
@@ -96,8 +98,8 @@ def _spectral_predictions(V, eigvals, Y, beta):
 class BiasVariance(NamedTuple):
     """Eq. 13: ``E (1/n)||Y - F W-hat||_F^2 = bias2 + variance``."""
 
-    bias2: float
-    variance: float
+    bias2: Array
+    variance: Array
 
     @property
     def risk(self) -> float:
@@ -112,7 +114,7 @@ def bias_variance(V: Eigvecs, eigvals: Eigvals, Y: Labels, beta: float, sigma: f
     noise with columns ``N(0, sigma^2 I / K)``.
     """
     bias2, variance = _bias_variance(V, jnp.asarray(eigvals), Y, _check_beta(beta), _check_sigma(sigma))
-    return BiasVariance(float(bias2), float(variance))
+    return BiasVariance(bias2, variance)
 
 
 @jax.jit
@@ -133,7 +135,7 @@ def expected_risk(H: Array, Y: Labels, sigma: float) -> BiasVariance:
     sigma = _check_sigma(sigma)
     n = Y.shape[0]
     bias2, hh = _risk_terms(H, Y)
-    return BiasVariance(float(bias2 / n), float(sigma**2 * hh / n))
+    return BiasVariance(bias2 / n, sigma**2 * hh / n)
 
 
 @jax.jit
@@ -171,9 +173,34 @@ def _correct(scores, labels, margin):
     return own - other > tol
 
 
-def accuracy(scores: Array, labels, *, margin: float = 1e-9) -> float:
-    """Fraction of points whose own label strictly wins (see :func:`correct`)."""
-    return float(jnp.mean(correct(scores, labels, margin=margin).astype(jnp.float64)))
+def recovery(V: Eigvecs, eigvals: Eigvals, Y_noisy: Labels, clean_labels, beta) -> Array:
+    """Theorem 4.5's quantity: the fraction of training points whose clean label strictly wins
+    under the ridge head's predictions ``F* B F*^T Y-hat`` (ties count as wrong, see :func:`correct`).
+
+    Traceable in every argument, so a sweep over ``beta`` or over a stack of ``Y_noisy`` is a ``jax.vmap``.
+    """
+    Z = spectral_predictions(V, eigvals, Y_noisy, _check_beta(beta))
+    return jnp.mean(_correct(Z, jnp.asarray(clean_labels), 1e-9).astype(Z.dtype))
+
+
+def recovery_boundary(alpha, recovered) -> float:
+    """The largest mislabeled fraction up to which every flip of a sweep recovers all labels:
+    ``max a`` such that ``recovered[i]`` holds for every ``alpha[i] <= a`` (0 when the smallest fails).
+    ``alpha`` the realized per-sub-class fractions, ``recovered`` booleans (recovery == 1). Host-side."""
+    alpha, recovered = np.asarray(alpha, dtype=float), np.asarray(recovered, dtype=bool)
+    order = np.argsort(alpha, kind="stable")
+    a, ok = alpha[order], recovered[order]
+    bad = np.nonzero(~ok)[0]
+    if bad.size == 0:
+        return float(a[-1]) if a.size else 0.0
+    below = a[a < a[bad[0]]]  # every alpha strictly below the first failing one
+    return float(below[-1]) if below.size else 0.0
+
+
+def accuracy(scores: Array, labels, *, margin: float = 1e-9) -> Array:
+    """Fraction of points whose own label strictly wins (see :func:`correct`). Traceable."""
+    c = correct(scores, labels, margin=margin)
+    return jnp.mean(c.astype(jnp.result_type(float)))
 
 
 # ----------------------------------------------------------------------------
@@ -186,11 +213,11 @@ class Trajectory(NamedTuple):
     accuracies were taken (0 = initialization W = 0); ``fit_flipped[t]`` is the fraction
     of mislabeled points predicted with their noisy label (NaN when none is mislabeled)."""
 
-    steps: np.ndarray
-    acc_clean: np.ndarray
-    acc_noisy: np.ndarray
-    fit_flipped: np.ndarray
-    loss: np.ndarray
+    steps: Array
+    acc_clean: Array
+    acc_noisy: Array
+    fit_flipped: Array
+    loss: Array
     W: Array
 
 
@@ -266,8 +293,8 @@ def train_head(
     if batch_size is not None and key is None:
         raise ValueError("SGD (batch_size given) needs a PRNG key")
     if lr is None:
-        lr = 1.0 / (float(_top_gram_eigval(F)) + beta)
-    if not lr > 0:
+        lr = 1.0 / (_top_gram_eigval(F) + beta)
+    elif not isinstance(lr, jax.Array) and not lr > 0:
         raise ValueError(f"lr must be > 0, got {lr}")
     key = jax.random.PRNGKey(0) if key is None else key
     clean = jnp.asarray(clean_labels)
@@ -275,7 +302,7 @@ def train_head(
     W, (acc_c, acc_n, fit, obj) = _run(
         F, jnp.asarray(Y_noisy, F.dtype), clean, noisy, beta, lr, key, loss=loss, steps=int(steps), batch_size=batch_size
     )
-    return Trajectory(np.arange(steps + 1), np.asarray(acc_c), np.asarray(acc_n), np.asarray(fit), np.asarray(obj), W)
+    return Trajectory(jnp.arange(steps + 1), acc_c, acc_n, fit, obj, W)
 
 
 # ----------------------------------------------------------------------------
@@ -287,9 +314,9 @@ class Split(NamedTuple):
     """``||Pi_I(y)||`` and ``||Pi_N(y)||`` with ``||Pi_I||^2 + ||Pi_N||^2 = ||y||^2``;
     ``coefficients`` are the ``u_i^T y`` (Frobenius over columns) along each singular direction."""
 
-    information: float
-    nuisance: float
-    coefficients: np.ndarray
+    information: Array
+    nuisance: Array
+    coefficients: Array
 
 
 def information_nuisance(F: Representation, Y: Array, k: int) -> Split:
@@ -302,9 +329,8 @@ def information_nuisance(F: Representation, Y: Array, k: int) -> Split:
     if not 1 <= k <= min(n, p):
         raise ValueError(f"k must be in [1, min(n, p)={min(n, p)}], got {k}")
     coef, total = _split(F, jnp.asarray(Y).reshape(n, -1))
-    coef = np.asarray(coef)
-    info2 = float(np.sum(coef[:k] ** 2))
-    return Split(float(np.sqrt(info2)), float(np.sqrt(max(float(total) - info2, 0.0))), coef[:p])
+    info2 = jnp.sum(coef[:k] ** 2)
+    return Split(jnp.sqrt(info2), jnp.sqrt(jnp.maximum(total - info2, 0.0)), coef[:p])
 
 
 @jax.jit
@@ -351,8 +377,7 @@ def mixture_inputs(part: Partition, d: int, *, key: PRNGKeyArray, spread: float 
     """
     if d < 1:
         raise ValueError(f"d must be >= 1, got {d}")
-    if spread < 0:
-        raise ValueError(f"spread must be >= 0, got {spread}")
+    _check_nonnegative("spread", spread)
     k_mu, k_eps = jax.random.split(key)
     mu = jax.random.normal(k_mu, (part.n_sub, d), dtype=jnp.float64) / np.sqrt(d)
     eps = spread * jax.random.normal(k_eps, (part.n, d), dtype=jnp.float64) / np.sqrt(d)

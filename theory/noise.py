@@ -29,7 +29,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from theory._types import Labels, PRNGKeyArray
+from theory._types import Array, Labels, PRNGKeyArray
 from theory.graph import Partition
 
 # Guards floor(alpha * n) against round-off such as 0.3 * 10 = 2.9999999999999996.
@@ -41,7 +41,7 @@ class GaussianLabels(NamedTuple):
 
     Y_noisy: Labels
     dY: Labels
-    sigma2: float
+    sigma2: Array
 
 
 class FlippedLabels(NamedTuple):
@@ -88,15 +88,14 @@ def check_c_max(c_max: float, n_classes: int) -> float:
 
 def gaussian_noise(Y: Labels, sigma: float, *, key: PRNGKeyArray) -> GaussianLabels:
     """``Y + dY`` with the columns of ``dY`` i.i.d. ``N(0, sigma^2 I_n / K)`` (Theorem 4.4)."""
-    sigma = float(sigma)
-    if sigma < 0:
+    if isinstance(sigma, (int, float, np.integer, np.floating)) and not sigma >= 0:  # arrays and tracers pass: traceable
         raise ValueError(f"sigma must be >= 0, got {sigma}")
     Y = jnp.asarray(Y)
     if Y.ndim != 2 or Y.shape[1] < 2:
         raise ValueError(f"Y must be an (n, K) label matrix with K >= 2, got shape {Y.shape}")
     n, K = Y.shape
     dY = (sigma / np.sqrt(K)) * jax.random.normal(key, (n, K), dtype=Y.dtype)
-    return GaussianLabels(Y + dY, dY, float(jnp.sum(dY**2) / n))
+    return GaussianLabels(Y + dY, dY, jnp.sum(dY**2) / n)
 
 
 def flip_counts(part: Partition, alpha: float) -> np.ndarray:

@@ -337,3 +337,16 @@ def principal_angle_sines(U: Array, V: Array) -> Array:
 def subspace_distance(U: Array, V: Array) -> Array:
     """The largest principal-angle sine, ``||U U^T - V V^T||_2`` for equal dimensions."""
     return principal_angle_sines(U, V)[0]
+
+
+def degree_weighted(F: Representation, W: Weights) -> Representation:
+    """The minimizer of Eq. 1 itself, from ``F = F* Sigma``: ``f_min(x_i) = u_i / sqrt(w_i / S)``
+    with ``u_i`` the rows of ``F* Sigma`` (HaoChen et al. 2021, Lemma 3.2: the spectral loss is
+    ``||A-bar - U U^T||_F^2 + const`` with ``u_i = sqrt(w_i / S) f(x_i)``), times the global constant
+    ``1/sqrt(n)``: row i is scaled by ``sqrt(mean(w) / w_i)``.
+
+    The paper's ``F_min = F* Sigma R`` drops the weighting; the two agree when all degrees are
+    equal, and the constant keeps a ridge ``beta`` meaning the same on both.
+    """
+    w = jnp.sum(W, axis=1)
+    return F * jnp.sqrt(jnp.mean(w) / w)[:, None]

@@ -32,7 +32,6 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import optax
-from tqdm.auto import tqdm
 
 from theory._random import rng
 from theory._types import Array, Labels, PRNGKeyArray, Weights
@@ -335,8 +334,7 @@ def train(
     config: TrainConfig,
     *,
     sampler: Sampler | None = None,
-    progress: bool = False,
-    desc: str = "train",
+    on_chunk: Callable[[int, float], None] | None = None,
 ) -> TrainResult:
     """Train ``params`` of ``apply`` with optax Adam on sampled pairs (or full batch).
 
@@ -345,6 +343,9 @@ def train(
     training: the result keeps the parameters of the last step whose loss was finite
     (``theta_{t-1}`` when the loss at ``theta_t`` is NaN or inf), the message names
     step t, and a ``RuntimeWarning`` says the same.
+
+    ``on_chunk(steps_done, mean_loss)``, if given, is called after every ``eval_every`` steps:
+    progress display belongs to the caller (this module draws nothing).
     """
     n = target.inputs.shape[0]
     config.validate(n)
@@ -394,13 +395,11 @@ def train(
     carry = (params, opt.init(params), params, jnp.asarray(False), jnp.asarray(-1, dtype=jnp.int32))
     record(0, params, float("nan"))
     stopped_at, message = None, None
-    bar = tqdm(total=config.steps, desc=desc, disable=not progress, leave=False)
     t0 = 0
     while t0 < config.steps:
         t1 = min(t0 + config.eval_every, config.steps)
         noise_chunk = jax.tree_util.tree_map(lambda a: a[t0:t1], noise)
         carry, losses = chunk(carry, jnp.arange(t0, t1, dtype=jnp.int32), noise_chunk)
-        bar.update(t1 - t0)
         if bool(carry[3]):
             stopped_at = int(carry[4])
             bad_loss = float(np.asarray(losses)[stopped_at - t0])
@@ -413,9 +412,9 @@ def train(
             break
         params = carry[0]
         mean_loss = float(np.mean(np.asarray(losses)))
-        bar.set_postfix(loss=f"{mean_loss:.4g}")
         record(t1, params, mean_loss)
+        if on_chunk is not None:
+            on_chunk(t1, mean_loss)
         t0 = t1
-    bar.close()
     hist = {k: np.asarray(v) for k, v in history.items()}
     return TrainResult(params, hist, stopped_at, message)

@@ -24,6 +24,8 @@ from types import ModuleType
 MODULES = (
     "experiments.checks.thm43",
     "experiments.checks.head",
+    "experiments.checks.flips",
+    "experiments.checks.contrast",
     "experiments.checks.encoders",
     "experiments.checks.tables",
     "experiments.checks.spectrum_real",

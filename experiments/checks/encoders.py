@@ -25,29 +25,30 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from experiments.claims import GE, INFO, LE, Claim, row
+from experiments.claims import FAIL, GE, INFO, LE, Claim, row
 
 CLAIMS = (
     Claim("C50", "Eqs. 7-8; HaoChen et al. Lemma 3.2",
           "An embedding table trained by SGD on sampled pairs (spectral loss) reaches the closed-form minimum "
-          "of the population loss: relative gap <= 1e-3"),
+          "of the population loss: relative gap <= 1e-3 at every training seed"),
     Claim("C51", "Eqs. 7-8; Thm 4.3",
           "The same table's top-K-bar singular space (sqrt(w)-weighted) matches f_min's: largest "
           "principal-angle sine <= 0.05"),
     Claim("C52", "Eqs. 7-8 restricted to f(x) = Wx",
           "A linear encoder trained by SGD on sampled pairs reaches the exact minimum over linear "
-          "encoders (closed form): relative gap <= 1e-3"),
-    Claim("C53", "Thm 4.3 (for a trained linear encoder)",
+          "encoders (closed form): relative gap <= 1e-3 at every training seed"),
+    Claim("C53", "Thm 4.3 analogue, outside Assumption 4.1 (C64: realized delta >> 1)",
           "The trained linear encoder has K-bar prominent singular values: sigma_{K-bar+1}/sigma_{K-bar} <= 1/2 "
           "(sqrt(w)-weighted)"),
-    Claim("C54", "Thm 4.3 / Eq. 25 (for a trained linear encoder)",
-          "The trained linear encoder's top-K-bar output space aligns with the clean labels as well as f_min's, "
-          "to within 0.05"),
-    Claim("C55", "Thm 4.3 (for a trained MLP)",
+    Claim("C54", "Eq. 25 analogue, outside Assumption 4.1 (C64: realized delta >> 1)",
+          "Training moves the linear encoder's label alignment (top-K-bar output space) from its initialization at "
+          "least half way to the best linear encoder's, and to within 0.05 of f_min's"),
+    Claim("C55", "Thm 4.3 analogue, outside Assumption 4.1 (C64: realized delta >> 1)",
           "The trained MLP has K-bar prominent singular values: sigma_{K-bar+1}/sigma_{K-bar} <= 1/2 "
           "(sqrt(w)-weighted)"),
-    Claim("C56", "Thm 4.3 / Eq. 25 (for a trained MLP)",
-          "The trained MLP's top-K-bar output space aligns with the clean labels as well as f_min's, to within 0.05"),
+    Claim("C56", "Eq. 25 analogue, outside Assumption 4.1 (C64: realized delta >> 1)",
+          "Training moves the MLP's label alignment (top-K-bar output space) from its initialization at least half "
+          "way to f_min's, and to within 0.05 of it"),
     Claim("C57", "measurement (no paper statement)",
           "Distance of the trained linear encoder from f_min: largest principal-angle sine of the top-K-bar spaces"),
     Claim("C58", "measurement (no paper statement)",
@@ -72,6 +73,11 @@ CLAIMS = (
 _BY_ID = {c.id: c for c in CLAIMS}
 
 # Criteria stated in the claims above (chosen before the runs; never tuned to the results).
+# Settings rule, fixed before the runs: one Adam learning rate (1e-2) for every encoder and loss, the
+# same steps and batch; C50/C52 are reported over ``train_seeds`` training seeds (initialization and
+# minibatch draws; the graph fixed by the module seed) as the worst gap with the pass rate and spread.
+# (An earlier version raised the linear encoder's rate to 3e-2 after it failed C52 at 1e-2; C52's note
+# reports that rate as a sensitivity, not as the setting.)
 LOSS_GAP = 1e-3  # C50, C52: relative gap of the population loss
 SINE_MAX = 0.05  # C51
 PROMINENCE_MAX = 0.5  # C53, C55: sigma_{K-bar+1} / sigma_{K-bar}
@@ -100,7 +106,8 @@ class Config:
     steps_nt_xent: int = 2000
     batch: int = 240
     lr: float = 1e-2
-    lr_linear: float = 3e-2  # f(x) = Wx: at 1e-2 the cpu run ends 1.1e-2 above the linear-class minimum, at 3e-2 4e-4
+    lr_sensitivity: float = 3e-2  # C52's note: the linear encoder at this rate, first training seed only
+    train_seeds: int = 3  # C50, C52
     temperature: float = 0.5
     eval_every: int = 200
     mc_batches: int = 2000  # M for C62/C63
@@ -109,7 +116,7 @@ class Config:
 
 PRESETS = {
     "smoke": Config(per_sub=10, steps_spectral=300, steps_nt_xent=300, batch=120, eval_every=300, mc_batches=200,
-                    n_masks=0),
+                    n_masks=0, train_seeds=2),
     "cpu": Config(),
     "large": Config(steps_spectral=8000, steps_nt_xent=4000),
 }
@@ -186,15 +193,20 @@ def _estimator_bias(cfg: Config, target, key) -> dict:
     return out
 
 
+def _moved(init: float, target: float, f_min: float) -> float:
+    """C54/C56's bound: within ALIGN_SLACK of f_min's alignment and at least half way from init to target."""
+    return max(f_min - ALIGN_SLACK, init + 0.5 * (target - init))
+
+
 def _history_json(h: dict) -> dict:
     return {k: np.asarray(v).tolist() for k, v in h.items()}
 
 
-def run(preset: str = "cpu", *, seed: int = 0, progress=False):
+def run(preset: str = "cpu", *, seed: int = 0, progress=None):
     """Train the three encoders with both losses and evaluate C50-C64.
 
-    ``progress``: a bool (a tqdm bar per training run) or, as `clspec verify` passes
-    it, a wrapper ``progress(iterable, desc=...)`` put around the six training runs.
+    ``progress``: None or, as `clspec verify` passes it, a wrapper ``progress(iterable, desc=...)``
+    put around the training runs.
     """
     from theory.encoders import MLP, EmbeddingTable, Linear
     from theory.training import TrainConfig, closed_form_metrics, linear_class_optimum, make_target, \
@@ -223,65 +235,111 @@ def run(preset: str = "cpu", *, seed: int = 0, progress=False):
     runs: dict[str, dict] = {}
     final: dict[str, dict] = {}
     wrap = progress if callable(progress) else (lambda it, **kw: it)
-    plan = [(e, name, enc, tgt, loss) for e, (name, (enc, tgt)) in enumerate(encoders.items())
+    plan = [(e, name, enc, tgt, loss, 0, cfg.lr) for e, (name, (enc, tgt)) in enumerate(encoders.items())
             for loss in ("spectral", "nt_xent")]
-    for e, name, enc, tgt, loss in wrap(plan, desc="encoders: training"):
+    plan += [(e, name, *encoders[name], "spectral", s, cfg.lr) for e, name in ((0, "table"), (1, "linear"))
+             for s in range(1, cfg.train_seeds)]
+    plan += [(1, "linear", *encoders["linear"], "spectral", 0, cfg.lr_sensitivity)]
+    for e, name, enc, tgt, loss, s, lr in wrap(plan, desc="encoders: training"):
         steps = cfg.steps_spectral if loss == "spectral" else cfg.steps_nt_xent
-        lr = cfg.lr_linear if name == "linear" else cfg.lr
         tc = TrainConfig(loss=loss, steps=steps, batch=cfg.batch, lr=lr, temperature=cfg.temperature,
                          negatives="in_batch", eval_every=cfg.eval_every)
         t0 = time.perf_counter()
-        res = train(keys[1 + e], enc.apply, enc.init(keys[4 + e]), tgt, tc, progress=progress is True,
-                    desc=f"C50-C61 {name}/{loss}")
+        k_train, k_init = (keys[1 + e], keys[4 + e]) if s == 0 else (jax.random.fold_in(keys[1 + e], s),
+                                                                     jax.random.fold_in(keys[4 + e], s))
+        res = train(k_train, enc.apply, enc.init(k_init), tgt, tc)
         h = res.history
-        final[f"{name}/{loss}"] = {k: (np.asarray(v[-1]).tolist()) for k, v in h.items()}
-        final[f"{name}/{loss}"]["seconds"] = time.perf_counter() - t0
-        final[f"{name}/{loss}"]["message"] = res.message
-        runs[f"{name}/{loss}"] = _history_json(h)
+        tag = f"{name}/{loss}" + (f"/seed{s}" if s else "") + (f"/lr{lr:g}" if lr != cfg.lr else "")
+        final[tag] = {k: (np.asarray(v[-1]).tolist()) for k, v in h.items()}
+        final[tag]["seconds"] = time.perf_counter() - t0
+        final[tag]["message"] = res.message
+        if s == 0 and lr == cfg.lr:
+            runs[tag] = _history_json(h)
 
     graph = _graph_info(cfg, model, sample, tgt_x, keys[8])
     est = _estimator_bias(cfg, tgt_x, keys[9])
     est_ind, est_inb = est["independent"], est["in_batch"]
 
+    data = {
+        "preset": preset,
+        "seed": seed,
+        "config": dataclasses.asdict(cfg),
+        "n": n,
+        "table_min_loss": tgt_table.min_loss,
+        "closed_form": {"eigvals": np.asarray(tgt_x.eigvals).tolist(), "min_loss": tgt_x.min_loss,
+                        **{k: np.asarray(v).tolist() for k, v in closed.items()}},
+        "linear_class_optimum": {"min_loss": lin_min, **{k: np.asarray(v).tolist() for k, v in lin_opt.items()}},
+        "runs": runs,
+        "final": final,
+        "graph": {k: np.asarray(v).tolist() for k, v in graph.items()},
+        "estimators": {"independent": est_ind, "in_batch": est_inb},
+        "seconds": time.perf_counter() - t_start,
+    }
+    return judge(data), data
+
+
+
+def judge(data: dict) -> list:
+    """The rows of C50-C64 from a run's saved ``data`` (re-judging never retrains)."""
+    cfg = dataclasses.replace(PRESETS["cpu"], **data["config"])
+    seed, n, final, runs, graph = data["seed"], data["n"], data["final"], data["runs"], data["graph"]
+    closed, lin_opt = data["closed_form"], data["linear_class_optimum"]
+    lin_min, min_loss, table_min = lin_opt["min_loss"], closed["min_loss"], data["table_min_loss"]
+    est_ind, est_inb = data["estimators"]["independent"], data["estimators"]["in_batch"]
     setting = (f"K={cfg.n_classes}, K-bar={cfg.n_sub}, n={n}, d={cfg.d}, p={cfg.p}, sigma={cfg.sigma}, "
                f"batch={cfg.batch}, seed={seed}")
     rows = []
+    outside = f"realized delta {graph['delta']:.3g} (Assumption 4.1 needs < 1)"
     f = final
     rel = lambda v, m: (v - m) / abs(m)  # noqa: E731
     ts = f["table/spectral"]
-    rows.append(row(_BY_ID["C50"], rel(ts["pop_loss"], tgt_table.min_loss), LOSS_GAP, LE,
-                    setting=f"{setting}, {cfg.steps_spectral} Adam steps, in-batch negatives",
-                    note=f"population loss {ts['pop_loss']:.6f} vs closed-form minimum {tgt_table.min_loss:.6f}"))
+
+    def over_seeds(name, minimum):
+        gaps = np.asarray([rel(f[f"{name}/spectral" + (f"/seed{s}" if s else "")]["pop_loss"], minimum)
+                           for s in range(cfg.train_seeds)])
+        return gaps, (f"{int(np.sum(gaps <= LOSS_GAP))}/{gaps.size} training seeds pass; gap mean {gaps.mean():.3g}, "
+                      f"std {gaps.std(ddof=1) if gaps.size > 1 else 0.0:.2g}, per seed {np.round(gaps, 5).tolist()}")
+
+    gaps, seeds_note = over_seeds("table", table_min)
+    rows.append(row(_BY_ID["C50"], gaps.max(), LOSS_GAP, LE,
+                    setting=f"{setting}, {cfg.steps_spectral} Adam steps, lr {cfg.lr:g}, in-batch negatives, worst of {gaps.size} seeds",
+                    note=f"{seeds_note}; closed-form minimum {table_min:.6f}"))
     rows.append(row(_BY_ID["C51"], ts["sine"], SINE_MAX, LE, setting=setting,
                     note=(f"learned sqrt(w)-weighted singular values {np.round(ts['singular_values'], 3).tolist()} vs "
                           f"sqrt(lambda) {np.round(closed['singular_values'], 3).tolist()}; alignment_f "
                           f"{ts['alignment_f']:.3f} (closed form {closed['alignment_f']:.3f}): vertices are sampled and weighed "
                           f"in the loss by w_x, so low-degree rows converge more slowly")))
     ls = f["linear/spectral"]
-    rows.append(row(_BY_ID["C52"], rel(ls["pop_loss"], lin_min), LOSS_GAP, LE, setting=setting,
-                    note=(f"population loss {ls['pop_loss']:.6f} vs linear-class minimum {lin_min:.6f} "
-                          f"(unrestricted minimum {tgt_x.min_loss:.6f})")))
-    rows.append(row(_BY_ID["C53"], ls["prominence"], PROMINENCE_MAX, LE, setting=setting,
+    gaps, seeds_note = over_seeds("linear", lin_min)
+    sens = rel(f[f"linear/spectral/lr{cfg.lr_sensitivity:g}"]["pop_loss"], lin_min)
+    rows.append(row(_BY_ID["C52"], gaps.max(), LOSS_GAP, LE, setting=f"{setting}, lr {cfg.lr:g}, worst of {gaps.size} seeds",
+                    note=(f"{seeds_note}; linear-class minimum {lin_min:.6f} (unrestricted {min_loss:.6f}); "
+                          f"sensitivity: at lr {cfg.lr_sensitivity:g} (first seed) the gap is {sens:.3g}")))
+    rows.append(row(_BY_ID["C53"], ls["prominence"], PROMINENCE_MAX, LE, setting=f"{setting}; {outside}",
                     note=(f"singular values {np.round(ls['singular_values'], 3).tolist()}; closed form ratio "
                           f"{closed['prominence']:.3f}, linear-class optimum {lin_opt['prominence']:.3f}")))
-    rows.append(row(_BY_ID["C54"], ls["alignment_f"], closed["alignment_f"] - ALIGN_SLACK, GE, setting=setting,
-                    note=(f"closed form alignment_f {closed['alignment_f']:.3f}; at initialisation already "
-                          f"{runs['linear/spectral']['alignment_f'][0]:.3f} (the input clusters are separated); "
+    a0 = runs["linear/spectral"]["alignment_f"][0]
+    rows.append(row(_BY_ID["C54"], ls["alignment_f"], _moved(a0, lin_opt["alignment_f"], closed["alignment_f"]), GE,
+                    verdict=None if lin_opt["alignment_f"] > a0 else FAIL, setting=f"{setting}; {outside}",
+                    note=(f"bound = max(f_min's {closed['alignment_f']:.4f} - {ALIGN_SLACK}, init {a0:.4f} + half the way to "
+                          f"the best linear encoder's {lin_opt['alignment_f']:.4f}): initialization does not meet it (FAIL when the "
+                          f"target is not above the initialization: nothing for training to show); "
                           f"Eq. 25 on U: learned {ls['alignment_u']:.3f} vs closed form {closed['alignment_u']:.3f}")))
     ms = f["mlp/spectral"]
-    rows.append(row(_BY_ID["C55"], ms["prominence"], PROMINENCE_MAX, LE, setting=f"{setting}, width {cfg.width}",
+    rows.append(row(_BY_ID["C55"], ms["prominence"], PROMINENCE_MAX, LE, setting=f"{setting}, width {cfg.width}; {outside}",
                     note=(f"singular values {np.round(ms['singular_values'], 3).tolist()}; closed form ratio "
                           f"{closed['prominence']:.3f}")))
-    rows.append(row(_BY_ID["C56"], ms["alignment_f"], closed["alignment_f"] - ALIGN_SLACK, GE,
-                    setting=f"{setting}, width {cfg.width}",
-                    note=(f"closed form alignment_f {closed['alignment_f']:.3f}; at initialisation "
-                          f"{runs['mlp/spectral']['alignment_f'][0]:.3f}; Eq. 25 on U: learned "
+    a0 = runs["mlp/spectral"]["alignment_f"][0]
+    rows.append(row(_BY_ID["C56"], ms["alignment_f"], _moved(a0, closed["alignment_f"], closed["alignment_f"]), GE,
+                    verdict=None if closed["alignment_f"] > a0 else FAIL, setting=f"{setting}, width {cfg.width}; {outside}",
+                    note=(f"bound = max(f_min's {closed['alignment_f']:.4f} - {ALIGN_SLACK}, init {a0:.4f} + half the way to "
+                          f"f_min's): initialization does not meet it (FAIL when f_min is not above the initialization); Eq. 25 on U: learned "
                           f"{ms['alignment_u']:.3f} vs closed form {closed['alignment_u']:.3f}")))
     rows.append(row(_BY_ID["C57"], ls["sine"], None, LE, verdict=INFO, setting=setting,
                     note=(f"the best linear encoder (closed form) is itself at sine {lin_opt['sine']:.3f} with loss "
-                          f"{lin_min:.4f} vs {tgt_x.min_loss:.4f}: f(x) = Wx cannot make f constant on a sub-class")))
+                          f"{lin_min:.4f} vs {min_loss:.4f}: f(x) = Wx cannot make f constant on a sub-class")))
     rows.append(row(_BY_ID["C58"], ms["sine"], None, LE, verdict=INFO, setting=f"{setting}, width {cfg.width}",
-                    note=f"relative loss gap to the closed-form minimum {rel(ms['pop_loss'], tgt_x.min_loss):.2e}"))
+                    note=f"relative loss gap to the closed-form minimum {rel(ms['pop_loss'], min_loss):.2e}"))
     for cid, name in (("C59", "table"), ("C60", "linear"), ("C61", "mlp")):
         r = f[f"{name}/nt_xent"]
         sv = np.asarray(r["singular_values"])
@@ -307,74 +365,11 @@ def run(preset: str = "cpu", *, seed: int = 0, progress=False):
                               f"eigenvalues {np.round(graph['mask_eigvals'], 3).tolist()}" if "mask_xi" in graph
                               else ""))))
 
-    data = {
-        "preset": preset,
-        "seed": seed,
-        "config": dataclasses.asdict(cfg),
-        "n": n,
-        "closed_form": {"eigvals": np.asarray(tgt_x.eigvals).tolist(), "min_loss": tgt_x.min_loss,
-                        **{k: np.asarray(v).tolist() for k, v in closed.items()}},
-        "linear_class_optimum": {"min_loss": lin_min, **{k: np.asarray(v).tolist() for k, v in lin_opt.items()}},
-        "runs": runs,
-        "final": final,
-        "graph": {k: np.asarray(v).tolist() for k, v in graph.items()},
-        "estimators": {"independent": est_ind, "in_batch": est_inb},
-        "seconds": time.perf_counter() - t_start,
-    }
-    return rows, data
+    return rows
 
 
 def plot(data: dict, outdir) -> list[Path]:
-    """Two figures, pure functions of ``data``."""
-    from experiments import plotting
+    """Two figures, pure functions of ``data`` (experiments/plots_encoders.py)."""
+    from experiments import plots_encoders
 
-    plt = plotting.pyplot()
-    outdir = Path(outdir)
-    k = data["config"]["n_sub"]
-    sqrt_lam = np.sqrt(np.maximum(np.asarray(data["closed_form"]["eigvals"]), 0.0))
-    paths = []
-
-    fig, axes = plt.subplots(1, 3, figsize=(13, 3.8), sharey=True)
-    for ax, name in zip(axes, ("table", "linear", "mlp")):
-        h = data["runs"][f"{name}/spectral"]
-        step = np.asarray(h["step"])
-        sv = np.asarray(h["singular_values"])
-        for i in range(sv.shape[1]):
-            ax.plot(step, sv[:, i], color="C0" if i < k else "C1", lw=1.2)
-        for i, s in enumerate(sqrt_lam):
-            ax.axhline(max(s, 1e-4), color="C0" if i < k else "C1", ls="--", lw=0.8, alpha=0.6)
-        if name == "linear":
-            for s in np.asarray(data["linear_class_optimum"]["singular_values"]):
-                ax.axhline(max(s, 1e-4), color="k", ls=":", lw=0.8, alpha=0.7)
-        ax.set_yscale("log")
-        ax.set_title(f"{name}, spectral loss (SGD on sampled pairs)")
-        ax.set_xlabel("Adam step")
-    axes[0].set_ylabel(r"singular values of $U=\sqrt{w/S}\,F$")
-    axes[0].plot([], [], color="C0", label=rf"top $\bar K$={k} (learned)")
-    axes[0].plot([], [], color="C1", label="remaining (learned)")
-    axes[0].plot([], [], color="gray", ls="--", label=r"closed form $\sqrt{\lambda_i}$")
-    axes[0].legend(fontsize=8, loc="lower right")
-    axes[1].plot([], [], color="k", ls=":", label="best linear encoder (closed form)")
-    axes[1].legend(fontsize=8, loc="lower right")
-    fig.suptitle(f"Learned singular spectrum vs the closed form (n={data['n']}, p={data['config']['p']})")
-    paths.append(plotting.save(fig, outdir / "encoders_singular_values.png"))
-
-    fig, (ax1, ax2, ax3) = plt.subplots(1, 3, figsize=(15, 4.2))
-    for c, name in enumerate(("table", "linear", "mlp")):
-        for loss, ls in (("spectral", "-"), ("nt_xent", ":")):
-            h = data["runs"][f"{name}/{loss}"]
-            ax1.plot(h["step"], h["sine"], color=f"C{c}", ls=ls, label=f"{name}, {loss}")
-            ax2.plot(h["step"], h["alignment_f"], color=f"C{c}", ls=ls, label=f"{name}, {loss}")
-            ax3.plot(h["step"], h["alignment_bias"], color=f"C{c}", ls=ls, label=f"{name}, {loss}")
-    ax2.axhline(data["closed_form"]["alignment_f"], color="k", ls="--", lw=0.8, label=r"closed form $f_{min}$")
-    ax3.axhline(data["closed_form"]["alignment_bias"], color="k", ls="--", lw=0.8, label=r"closed form $f_{min}$")
-    ax1.set_ylabel(r"largest principal-angle sine to $f_{min}$'s top-$\bar K$ space")
-    ax2.set_ylabel(r"alignment $\|VV^TY\|_F^2/\|Y\|_F^2$, V: top-$\bar K$ of F")
-    ax3.set_ylabel(r"alignment, V: $[\mathbf{1}$, top-$(\bar K-1)$ of centred F$]$")
-    for ax in (ax1, ax2, ax3):
-        ax.set_xlabel("Adam step")
-        ax.set_ylim(0, 1.05)
-    ax2.legend(fontsize=7, loc="lower right")
-    fig.suptitle("Distance to the closed form and label alignment over training (3 encoders x 2 losses)")
-    paths.append(plotting.save(fig, outdir / "encoders_subspace_alignment.png"))
-    return paths
+    return plots_encoders.plot(data, outdir)
