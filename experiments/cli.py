@@ -19,6 +19,7 @@ SUBCOMMANDS = (
     "experiments.verify",
     "experiments.cifar.cli",
     "experiments.bench",
+    "experiments.jacobian",
 )
 
 
