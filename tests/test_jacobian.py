@@ -171,14 +171,14 @@ def test_plan_respects_the_budget_and_refuses_one_too_small():
     apply, params = cnn(jnp.float32)
     x = inputs("cnn", 12, jnp.float32)
     model = jac.make_model(apply, params, x)
-    big = jac.plan_blocks(model, x, 12, budget_bytes=2**30)
+    big = jac.plan_blocks(model, x, 12, budget_bytes=2**30, block=12)
     assert big.block == 12 and big.panel == 1 and big.peak_bytes <= 2**30
     one_block = big.block_bytes // 12
     small_budget = big.peak_bytes - 12 * one_block + 4 * one_block  # room for ~4 points
-    small = jac.plan_blocks(model, x, 12, budget_bytes=small_budget)
+    small = jac.plan_blocks(model, x, 12, budget_bytes=small_budget, block=12)
     assert small.block < 12 and small.peak_bytes <= small_budget
     assert small.panel < small.num_blocks  # J is not held whole
-    G = jac.gram(model, x, budget_bytes=small_budget)
+    G = jac.gram(model, x, budget_bytes=small_budget, block=12)
     J = dense_jacobian(apply, params, x)
     assert rel(G, J @ J.T) < 1e-5
     with pytest.raises(ValueError, match="budget_bytes .* too small for one block"):

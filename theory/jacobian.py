@@ -180,7 +180,8 @@ def plan_blocks(
     model: Model, x_example: Array, n: int, *, budget_bytes: int, block: int | None = None,
     accumulate=None,
 ) -> BlockPlan:
-    """The largest block (at most ``block`` points, default n) whose plan fits ``budget_bytes``.
+    """The largest block (at most ``block`` points; default min(50, ceil(n/4)), so that the
+    upper-triangle tiles cost (m + 1) / 2m of the full product) whose plan fits ``budget_bytes``.
 
     The plan holds ``panel`` Jacobian blocks and streams one more; the panel is as many blocks
     as the budget leaves room for (so with a budget smaller than J, J is never whole in memory;
@@ -194,7 +195,7 @@ def plan_blocks(
     itemsize = jnp.dtype(model.theta.dtype).itemsize
     acc_size = jnp.dtype(accumulate or model.theta.dtype).itemsize
     gram_bytes = (n * model.K) ** 2 * acc_size
-    b = min(n, block or n)
+    b = min(n, block or min(50, -(-n // 4)))  # default: >= 4 blocks, at most 50 points each
     while True:
         blk = b * model.K * model.P * itemsize
         ws = _workspace_bytes(model, x_example, b, acc_size)
@@ -216,12 +217,16 @@ def plan_blocks(
 
 
 def tile_order(num_blocks: int, panel: int) -> list[tuple[int, int]]:
-    """The upper-triangle tiles (I, J), I <= J, in the order :func:`gram_tiles` computes them."""
+    """The upper-triangle tiles (I, J), I <= J, in the order :func:`gram_tiles` computes them.
+
+    Panels of ``panel`` consecutive blocks; the blocks after a panel are streamed last-first, so
+    the last one streamed is the first block of the next panel and is kept, not recomputed.
+    """
     order = []
     for p0 in range(0, num_blocks, panel):
         held = range(p0, min(p0 + panel, num_blocks))
         order += [(i, j) for j in held for i in held if i <= j]
-        order += [(i, j) for j in range(p0 + panel, num_blocks) for i in held]
+        order += [(i, j) for j in range(num_blocks - 1, p0 + panel - 1, -1) for i in held]
     return order
 
 
@@ -276,15 +281,18 @@ def gram_tiles(
         return out
 
     held: dict[int, Array] = {}
+    streamed: tuple[int, Array] | None = None
     for p0 in range(0, m, plan.panel):
         panel = range(p0, min(p0 + plan.panel, m))
         todo = [t for t in order if t[0] in panel]
         need = {i for t in todo for i in t if i in panel}
-        held = {i: block_of(i) for i in panel if i in need}
-        streamed = None
+        kept = {streamed[0]: streamed[1]} if streamed is not None and streamed[0] in need else {}
+        held, streamed = {}, None  # free the previous panel before computing this one
+        held = {i: kept[i] if i in kept else block_of(i) for i in panel if i in need}
         for i, j in todo:
             if j not in panel:
                 if streamed is None or streamed[0] != j:
+                    streamed = None
                     streamed = (j, block_of(j))
                 right = streamed[1]
             else:
