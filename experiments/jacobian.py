@@ -29,7 +29,7 @@ import numpy as np
 
 from experiments.runs import REPO_ROOT, atomic_writer, start_run, write_json
 
-NETWORKS = ("resnet32", "mlp")
+NETWORKS = ("resnet32", "mlp", "tiny")  # tiny: the 2-layer test ResNet of experiments.cifar.models
 METHODS = ("auto", "gram", "lanczos")
 DEFAULT_OUT = Path("results/jacobian")
 GRAM_MAX_DIM = 4000
@@ -283,8 +283,28 @@ def _validate(args) -> None:
         raise FileNotFoundError(f"--checkpoint {args.checkpoint} does not exist")
 
 
+def _file_tag(path) -> str:
+    """A short content tag of a checkpoint file (size and SHA-1 of its bytes)."""
+    import hashlib
+
+    from experiments.cifar.checkpoint import CHECKPOINT
+
+    p = Path(path)
+    p = p / CHECKPOINT if p.is_dir() else p
+    return hashlib.sha1(p.read_bytes()).hexdigest()[:12]
+
+
 def _jsonable(d: dict) -> dict:
-    return {k: (v.tolist() if isinstance(v, np.ndarray) else v) for k, v in d.items() if v is not None}
+    def conv(v):
+        if isinstance(v, np.ndarray):
+            return v.tolist()
+        if isinstance(v, dict):
+            return {k: conv(w) for k, w in v.items()}
+        if isinstance(v, np.generic):
+            return v.item()
+        return v
+
+    return {k: conv(v) for k, v in d.items() if v is not None}
 
 
 def run(args) -> int:
@@ -309,20 +329,40 @@ def run(args) -> int:
                   budget_gib=args.budget_gib, block=args.block, steps=args.steps, fro_samples=args.fro_samples,
                   conv_impl=args.conv_impl, seed=args.seed)
     cfg_file = out / "config.json"
-    if cfg_file.exists() and json.loads(cfg_file.read_text()) != json.loads(json.dumps(config)):
-        raise ValueError(f"--out {out} holds a run with another configuration: pass another --out")
+    same = {k_: v_ for k_, v_ in config.items() if k_ != "checkpoint"}  # a checkpoint may be added later
+    if cfg_file.exists():
+        old = {k_: v_ for k_, v_ in json.loads(cfg_file.read_text()).items() if k_ != "checkpoint"}
+        if old != json.loads(json.dumps(same)):
+            raise ValueError(f"--out {out} holds a run with another configuration: pass another --out")
+    from theory import jacobian as jac
+    import jax.numpy as jnp
+
+    for name, v in inits.items():  # every network is checked before any work starts
+        model = jac.make_model(apply_fn(module, v), v["params"], jnp.asarray(x[:2]))
+        if model.K != K:
+            raise ValueError(f"the {name} network has {model.K} outputs, the dataset {K} classes")
+        try:
+            jac.check_outputs(model, jnp.asarray(x), block=100)
+        except ValueError as err:
+            raise ValueError(f"{name}: {err}") from None
     start_run(out, config, seed=args.seed)
     results = {}
     for name, v in inits.items():
-        slug = name.split()[0]
-        results[name] = analyse(
+        slug = "random" if name == "random init" else "ckpt-" + _file_tag(args.checkpoint)
+        done = out / "partial" / slug / "result.json"
+        if done.exists():  # this network was finished by an earlier run of the same configuration
+            results[name] = json.loads(done.read_text())
+            print(f"{name}: reusing {done}", file=sys.stderr)
+            continue
+        results[name] = _jsonable(analyse(
             apply_fn(module, v), v["params"], x, labels, K, method=method, k=args.k,
             budget_bytes=int(args.budget_gib * 2**30), block=args.block, steps=args.steps,
             fro_samples=args.fro_samples, seed=args.seed, partial=out / "partial" / slug,
             progress=args.progress, label=name,
-        )
+        ))
+        write_json(done, results[name])
     metrics = {"config": config, "paper_table4": PAPER_TABLE4,
-               "results": {k_: _jsonable(v) for k_, v in results.items()}}
+               "results": results}
     write_json(out / "metrics.json", metrics)
     from experiments.jacobian_plots import plot_fig2
 
