@@ -40,7 +40,8 @@ NT_IMPLS = {1: "JACOBIAN_CONTRACTION", 2: "NTK_VECTOR_PRODUCTS", 3: "STRUCTURED_
 def add_parser(sub) -> None:
     p = sub.add_parser("jacobian", help="time/memory of the blocked Gram, matrix-free top-k, jacrev, neural-tangents")
     p.add_argument("--archs", default="mlp,resnet32", help="networks, comma-separated; default mlp,resnet32")
-    p.add_argument("--n", default="50,100,200", help="point counts, comma-separated; default 50,100,200")
+    p.add_argument("--n", default="100,200", help="ResNet-32 point counts, comma-separated; default 100,200")
+    p.add_argument("--mlp-n", default="50,200", help="MLP point counts; default 50,200")
     p.add_argument("--k", type=int, default=10, help="top-k of the matrix-free path; default 10")
     p.add_argument("--budget-gib", type=float, default=6.0, help="memory budget of the Gram path; default 6")
     p.add_argument("--block", type=int, help="points per Gram block (default: the largest the budget allows)")
@@ -209,19 +210,24 @@ def _jobs(args) -> list[dict]:
     for a in archs:
         if a not in ("mlp", "resnet32"):
             raise ValueError(f"--archs must name mlp or resnet32, got {a!r}")
+    mlp_ns = _ints(args.mlp_n, "--mlp-n")
+    # The comparisons that matter first (the machine may be busy for longer than planned):
+    # ResNet-32 Gram beside neural-tangents at each n, then the matrix-free and dense jobs, then the MLP.
     jobs = [dict(kind="matmul")]
+    later = []
     for arch in archs:
-        for n in ns:
+        for n in (ns if arch == "resnet32" else mlp_ns):
             base = dict(arch=arch, n=n, data=args.data, conv_impl=args.conv_impl)
-            jobs.append(dict(kind="gram", budget_gib=args.budget_gib, block=args.block, **base))
+            first = jobs if arch == "resnet32" else later
+            first.append(dict(kind="gram", budget_gib=args.budget_gib, block=args.block, **base))
             if arch == "resnet32" and args.nt_python and n <= args.nt_max_n:
                 # JACOBIAN_CONTRACTION holds J whole (3.7 GB at n = 200): only up to n = 100
-                jobs += [dict(kind="nt", impl=i, arch=arch, n=n) for i in impls if i != 1 or n <= 100]
+                first += [dict(kind="nt", impl=i, arch=arch, n=n) for i in impls if i != 1 or n <= 100]
             if not args.no_topk and (arch == "mlp" or n <= args.topk_max_n):
-                jobs.append(dict(kind="topk", k=args.k, **base))
+                later.append(dict(kind="topk", k=args.k, **base))
             if n <= (args.dense_max_n if arch == "mlp" else max(1, args.dense_max_n // 10)):
-                jobs.append(dict(kind="dense", **base))
-    return jobs
+                later.append(dict(kind="dense", **base))
+    return jobs + later + [dict(kind="matmul")]
 
 
 def _key(job):
@@ -325,6 +331,7 @@ def run_bench(args) -> int:
     summary = summarize(results)
     load = os.getloadavg()
     report = dict(summary=summary, results=results, env=environment(), loadavg_at_end=load,
+                  shared_machine_note="measured on a machine shared with other jobs: compare ratios within this run",
                   command=" ".join(sys.argv), cpus=os.cpu_count())
     write_json(out, report)
     _print_summary(summary)

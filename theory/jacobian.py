@@ -38,6 +38,7 @@ network with ``conv_impl="lax"``. The Gram path uses reverse mode only and accep
 
 from __future__ import annotations
 
+import functools
 import math
 from typing import Callable, Iterator, NamedTuple
 
@@ -162,12 +163,27 @@ class BlockPlan(NamedTuple):
         return -(-self.n // self.block)
 
 
+_COMPILED: dict = {}
+
+
+def compiled_block(model: Model, block: int, x_example: Array):
+    """:func:`jacobian_block` compiled for ``block`` points shaped like ``x_example`` (cached per
+    network and shape, so planning, every tile pass and repeated calls share one compilation)."""
+    key = (id(model.f), block, tuple(x_example.shape[1:]), str(x_example.dtype), str(model.theta.dtype))
+    hit = _COMPILED.get(key)
+    if hit is None or hit[0] is not model.f:
+        xb = jax.ShapeDtypeStruct((block,) + tuple(x_example.shape[1:]), x_example.dtype)
+        theta = jax.ShapeDtypeStruct(model.theta.shape, model.theta.dtype)
+        compiled = jax.jit(lambda t, x: jacobian_block(model, t, x)).lower(theta, xb).compile()
+        if len(_COMPILED) > 16:
+            _COMPILED.clear()
+        _COMPILED[key] = hit = (model.f, compiled)
+    return hit[1]
+
+
 def _workspace_bytes(model: Model, x_example: Array, block: int, gram_itemsize: int) -> int:
     """XLA's temporary-buffer size for one Jacobian block plus one tile product."""
-    xb = jax.ShapeDtypeStruct((block,) + tuple(x_example.shape[1:]), x_example.dtype)
-    compiled = jax.jit(lambda t, x: jacobian_block(model, t, x)).lower(
-        jax.ShapeDtypeStruct(model.theta.shape, model.theta.dtype), xb
-    ).compile()
+    compiled = compiled_block(model, block, x_example)
     try:
         analysis = compiled.memory_analysis()
         temp = int(analysis.temp_size_in_bytes)
@@ -234,6 +250,14 @@ def _contract(a: Array, b: Array) -> Array:
     return jax.lax.dot_general(a, b, (((1,), (1,)), ((), ())), precision=jax.lax.Precision.HIGHEST)
 
 
+@functools.lru_cache(maxsize=None)
+def _contract_fn(acc: str | None):
+    """G_IJ = J_I J_J^T, jit-ed once per accumulation dtype (inputs cast to it first)."""
+    if acc is None:
+        return jax.jit(_contract)
+    return jax.jit(lambda a, b: _contract(a.astype(acc), b.astype(acc)))
+
+
 class TileStats(NamedTuple):
     """Seconds spent on Jacobian blocks and on tile products, FLOP of the products, blocks computed."""
 
@@ -260,9 +284,9 @@ def gram_tiles(
     n, b, m = len(x), plan.block, plan.num_blocks
     if plan.n != n:
         raise ValueError(f"plan is for n = {plan.n} points, x has {n}")
-    block_fn = jax.jit(lambda t, xb: jacobian_block(model, t, xb))
+    block_fn = compiled_block(model, b, x)
     acc = jnp.dtype(accumulate) if accumulate is not None else None
-    contract = jax.jit(lambda a, c: _contract(a.astype(acc), c.astype(acc)) if acc else _contract(a, c))
+    contract = _contract_fn(None if acc is None else str(acc))
     order = [t for t in tile_order(m, plan.panel) if t not in skip]
     t_jac = t_con = flop = 0.0
     computed = 0
