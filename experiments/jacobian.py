@@ -257,13 +257,15 @@ def add_parser(subparsers) -> None:
     p.add_argument("--method", choices=METHODS, default="auto",
                    help=f"gram (full spectrum), lanczos (matrix-free top-k), auto: gram if nK <= {GRAM_MAX_DIM}; default auto")
     p.add_argument("--budget-gib", type=float, default=4.0, help="memory budget of the Gram path; default 4")
-    p.add_argument("--block", type=int, help="points per block (default: the largest the budget allows; lanczos 100)")
+    p.add_argument("--block", type=int, help="points per block (default: min(50, ceil(n/4)), smaller if the budget needs; lanczos 100)")
     p.add_argument("--steps", type=int, help="Lanczos steps (default max(3k, k+20))")
     p.add_argument("--fro-samples", type=int, default=16, help="Hutchinson samples for ||JJ^T||_F (lanczos); default 16")
     p.add_argument("--conv-impl", default="auto", help="convolution formulation (auto, lax, shiftdot, hybrid); default auto")
     p.add_argument("--seed", type=int, default=0, help="initialization and point draw; default 0")
     p.add_argument("--out", help=f"results folder; default {DEFAULT_OUT}/<network>-n<n>")
     p.add_argument("--figures", default="figures", help="folder for the Fig. 2a/2b PNGs; default figures")
+    p.add_argument("--evidence", help="also write the metrics with the command, commit, date and machine to this "
+                   "JSON file (e.g. experiments/evidence/jacobian_cpu.json, read by clspec verify); default none")
     p.add_argument("--no-progress", dest="progress", action="store_false", help="no progress bars")
     p.set_defaults(func=run)
 
@@ -364,6 +366,8 @@ def run(args) -> int:
     metrics = {"config": config, "paper_table4": PAPER_TABLE4,
                "results": results}
     write_json(out / "metrics.json", metrics)
+    if args.evidence:
+        write_json(args.evidence, evidence_record(metrics, out))
     from experiments.jacobian_plots import plot_fig2
 
     figs = plot_fig2(metrics, Path(args.figures), prefix=f"jacobian_{args.network}_n{args.n}")
@@ -372,6 +376,30 @@ def run(args) -> int:
         print(f"figure: {f}")
     print(f"results: {out / 'metrics.json'}")
     return 0
+
+
+def evidence_record(metrics: dict, out: Path) -> dict:
+    """The metrics with what produced them: command line, commit, date, machine, peak memory."""
+    import os
+    import platform
+    import resource
+    from datetime import datetime, timezone
+
+    from experiments.runs import environment, git_commit
+
+    env = environment()
+    return {
+        "command": "clspec " + " ".join(sys.argv[1:]) if sys.argv[0].endswith("cli.py") else " ".join(sys.argv),
+        "commit": git_commit(), "date": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "machine": {"processor": platform.processor() or platform.machine(), "cpus": os.cpu_count(),
+                    "platform": platform.platform(), "loadavg": os.getloadavg(), "jax": env["jax"],
+                    "backend": env["backend"]},
+        "peak_rss_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+        "seconds": {k: v.get("seconds") for k, v in metrics["results"].items()},
+        "results_folder": str(out), "metrics": metrics,
+        "note": "machine shared with other jobs while it ran; the networks' results were resumed across runs "
+                "when the folder's partial/ holds them",
+    }
 
 
 def format_table(metrics: dict) -> str:

@@ -101,13 +101,10 @@ PRESETS = {
 
 
 def _setup(cfg: Config, key):
-    from theory.datamodel import GaussianNoise, augmentation_graph, make_datamodel
+    """The input-space sub-class model and its augmentation graph, as the encoder checks build them."""
+    from experiments.checks.encoders import _setup as encoders_setup
 
-    k_m, k_g = jax.random.split(key)
-    model = make_datamodel(k_m, n_classes=cfg.n_classes, n_sub=cfg.n_sub, per_sub=cfg.per_sub, d=cfg.d,
-                           class_sep=cfg.class_sep, sub_sep=cfg.sub_sep, spread=cfg.spread)
-    sample = augmentation_graph(k_g, model, GaussianNoise(cfg.sigma), views=cfg.views)
-    x = sample.x / jnp.sqrt(jnp.mean(jnp.sum(sample.x**2, axis=1)) / cfg.d)
+    _, sample, x = encoders_setup(cfg, key)
     return sample, x
 
 
