@@ -47,6 +47,9 @@ def add_parser(sub) -> None:
     p.add_argument("--block", type=int, help="points per Gram block (default: the largest the budget allows)")
     p.add_argument("--conv-impl", default="auto", help="convolution formulation; default auto")
     p.add_argument("--rounds", type=int, default=1, help="interleaved rounds; default 1")
+    p.add_argument("--calls", type=int, choices=(1, 2), default=2,
+                   help="calls per job: 2 = first (with compilation) and a second, timed one; 1 = first only "
+                        "(compared first call to first call); default 2")
     p.add_argument("--dense-max-n", type=int, default=50, help="dense jacrev baseline up to this n (mlp); "
                    "ResNet-32 up to n/10 of it; default 50")
     p.add_argument("--no-topk", action="store_true", help="skip the matrix-free path")
@@ -142,8 +145,9 @@ def _worker(job: dict) -> dict:
     if kind == "gram":
         model, x, _, source = _model(job)
         first = _gram_once(model, x, int(job["budget_gib"] * 2**30), job.get("block"))
-        second = _gram_once(model, x, int(job["budget_gib"] * 2**30), job.get("block"))
-        return dict(first_call=first, second_call=second, points=source, P=model.P)
+        second = _gram_once(model, x, int(job["budget_gib"] * 2**30), job.get("block")) if job.get("calls", 2) > 1 else None
+        return dict(first_call=first, second_call=second or first, points=source, P=model.P,
+                    calls=job.get("calls", 2))
     if kind == "topk":
         from theory import jacobian as jac
 
@@ -182,7 +186,8 @@ def worker_main(argv: list[str]) -> int:
 def _run_job(job: dict, args) -> dict:
     env = dict(os.environ)
     if job["kind"] == "nt":
-        cmd = [args.nt_python, str(NT_SCRIPT), "--n", str(job["n"]), "--impl", str(job["impl"]), "--repeats", "1"]
+        cmd = [args.nt_python, str(NT_SCRIPT), "--n", str(job["n"]), "--impl", str(job["impl"]),
+               "--repeats", str(args.calls - 1)]
         cwd = str(NT_SCRIPT.parent)
         env.pop("PYTHONPATH", None)
     else:
@@ -219,7 +224,7 @@ def _jobs(args) -> list[dict]:
         for n in (ns if arch == "resnet32" else mlp_ns):
             base = dict(arch=arch, n=n, data=args.data, conv_impl=args.conv_impl)
             first = jobs if arch == "resnet32" else later
-            first.append(dict(kind="gram", budget_gib=args.budget_gib, block=args.block, **base))
+            first.append(dict(kind="gram", budget_gib=args.budget_gib, block=args.block, calls=args.calls, **base))
             if arch == "resnet32" and args.nt_python and n <= args.nt_max_n:
                 # JACOBIAN_CONTRACTION holds J whole (3.7 GB at n = 200): only up to n = 100
                 first += [dict(kind="nt", impl=i, arch=arch, n=n) for i in impls if i != 1 or n <= 100]
@@ -241,7 +246,7 @@ def _seconds(r: dict) -> float | None:
     if r["job"]["kind"] == "gram":
         return r["second_call"]["total_s"]
     if r["job"]["kind"] == "nt":
-        return r.get("median_s")
+        return r.get("median_s") or r.get("first_call_incl_compile_s")
     if r["job"]["kind"] == "matmul":
         return r.get("best_s")
     return r.get("total_s")
@@ -328,6 +333,8 @@ def run_bench(args) -> int:
             if "error" in r:
                 print(f"  failed: {r['error']}", file=sys.stderr)
             results.append(r)
+            # written after every job, so a run stopped early keeps what it measured
+            write_json(out, dict(partial=True, results=results, command=" ".join(sys.argv)))
     summary = summarize(results)
     load = os.getloadavg()
     report = dict(summary=summary, results=results, env=environment(), loadavg_at_end=load,

@@ -13,7 +13,7 @@ from experiments import bench_jacobian as bj
 
 def _args(**kw):
     base = dict(archs="resnet32,mlp", n="100,200", mlp_n="50", k=10, budget_gib=6.0, block=None, conv_impl="auto",
-                rounds=1, dense_max_n=50, no_topk=False, topk_max_n=100, nt_python="/x/python", nt_impls="1,3",
+                rounds=1, calls=2, dense_max_n=50, no_topk=False, topk_max_n=100, nt_python="/x/python", nt_impls="1,3",
                 nt_max_n=200, data=None)
     base.update(kw)
     return argparse.Namespace(**base)
