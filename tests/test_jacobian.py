@@ -153,7 +153,7 @@ def test_gram_symmetric_psd_and_invariant_to_block_size_and_point_order(n, block
     assert rel(Gp, G[np.ix_(rows, rows)]) < 1e-12
 
 
-@settings(max_examples=25)
+@settings(max_examples=10)
 @given(n=st.integers(2, 30), K=st.integers(2, 10), k=st.integers(1, 9), seed=st.integers(0, 2**16))
 def test_projections_split_the_label_energy(n, K, k, seed):
     rng = np.random.default_rng(seed)
@@ -168,8 +168,8 @@ def test_projections_split_the_label_energy(n, K, k, seed):
 
 
 def test_plan_respects_the_budget_and_refuses_one_too_small():
-    apply, params = cnn(jnp.float32)
-    x = inputs("cnn", 12, jnp.float32)
+    apply, params = mlp(jnp.float32)
+    x = inputs("mlp", 12, jnp.float32)
     model = jac.make_model(apply, params, x)
     big = jac.plan_blocks(model, x, 12, budget_bytes=2**30, block=12)
     assert big.block == 12 and big.panel == 1 and big.peak_bytes <= 2**30
@@ -227,36 +227,36 @@ def test_bad_models_are_refused_with_one_line_errors():
         jac.lanczos(lambda v: v, 12, 12, key=jax.random.PRNGKey(0))
 
 
-def test_custom_vjp_convolution_is_refused_for_forward_mode_and_lax_works():
+def test_custom_vjp_networks_are_refused_for_forward_mode_but_not_for_the_gram():
+    @jax.custom_vjp
+    def act(z):
+        return jnp.tanh(z)
+
+    act.defvjp(lambda z: (jnp.tanh(z), z), lambda z, g: (g * (1 - jnp.tanh(z) ** 2),))
+    _, params = mlp(jnp.float64)
+
+    def apply(p, x):
+        return act(x @ p["W1"] + p["b1"]) @ p["W2"] + p["b2"]
+
+    x = inputs("mlp", 4, jnp.float64)
+    model = jac.make_model(apply, params, x)
+    with pytest.raises(ValueError, match="custom_vjp.*conv_impl='lax'"):
+        jac.gram_matvec(model, x, block=2)
+    G = jac.gram(model, x)  # reverse mode only
+    J = dense_jacobian(apply, params, x)
+    assert rel(G, J @ J.T) < 1e-12
+
+
+def test_every_cifar_conv_formulation_works_in_forward_mode():
     from experiments.cifar.models import Classifier, make_encoder
 
     x = jax.random.normal(jax.random.PRNGKey(0), (2, 8, 8, 3), jnp.float32)
-    for impl, ok in (("shiftdot", False), ("lax", True)):
+    for impl in ("shiftdot", "lax"):
         net = Classifier(make_encoder("tiny", conv_impl=impl), 3)
         v = net.init(jax.random.PRNGKey(0), x, train=False)
         model = jac.make_model(lambda p, xb: net.apply({"params": p, "batch_stats": v["batch_stats"]}, xb,
                                                        train=False), v["params"], x)
-        if ok:
-            jac.check_forward_mode(model, x)
-            mv = jac.gram_matvec(model, x, block=2)
-            G = jac.gram(model, x)
-            u = np.ones(6)
-            assert rel(mv(u), G.astype(np.float64) @ u) < 1e-4
-        else:
-            with pytest.raises(ValueError, match="conv_impl='lax'"):
-                jac.check_forward_mode(model, x)
-            # the Gram path is reverse mode only and accepts it
-            assert jac.gram(model, x).shape == (6, 6)
-
-
-@settings(max_examples=20)
-@given(dim=st.integers(4, 40), P=st.integers(2, 60), k=st.integers(1, 5), seed=st.integers(0, 2**16))
-def test_lanczos_top_k_equals_dense_top_k_of_any_gram(dim, P, k, seed):
-    rng = np.random.default_rng(seed)
-    k = min(k, dim - 1)
-    J = rng.standard_normal((dim, P)) * rng.uniform(0.1, 3.0, P)
-    G = J @ J.T
-    lam, V, res = jac.lanczos(lambda v: G @ v, dim, k, key=jax.random.PRNGKey(seed), steps=dim)
-    ref = np.linalg.eigvalsh(G)[::-1][:k]
-    assert np.allclose(lam, ref, rtol=1e-9, atol=1e-9 * ref[0])
-    assert np.all(res <= 1e-7 * ref[0])
+        jac.check_forward_mode(model, x)
+        G = jac.gram(model, x).astype(np.float64)
+        u = np.random.default_rng(0).standard_normal(6)
+        assert rel(jac.gram_matvec(model, x, block=2)(u), G @ u) < 1e-4

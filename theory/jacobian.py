@@ -113,7 +113,8 @@ def check_forward_mode(model: Model, x_example: Array) -> None:
     """Raise ``ValueError`` unless ``jax.jvp`` can differentiate the network (no custom_vjp)."""
     x1 = jnp.asarray(x_example)[:1]
     try:
-        jax.eval_shape(lambda t: jax.jvp(lambda s: model.f(s, x1), (t,), (t,)), model.theta)
+        # tracing to a lowered computation (eval_shape alone does not reach custom_vjp's jvp rule)
+        jax.jit(lambda t: jax.jvp(lambda s: model.f(s, x1), (t,), (t,))).lower(model.theta)
     except TypeError as err:
         if "custom_vjp" not in str(err):
             raise
