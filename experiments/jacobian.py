@@ -266,6 +266,9 @@ def add_parser(subparsers) -> None:
     p.add_argument("--figures", default="figures", help="folder for the Fig. 2a/2b PNGs; default figures")
     p.add_argument("--evidence", help="also write the metrics with the command, commit, date and machine to this "
                    "JSON file (e.g. experiments/evidence/jacobian_cpu.json, read by clspec verify); default none")
+    p.add_argument("--skip-random", action="store_true",
+                   help="analyse only --checkpoint now (the random init's result is reused from --out if present, "
+                        "e.g. computed by another process); default: both")
     p.add_argument("--no-progress", dest="progress", action="store_false", help="no progress bars")
     p.set_defaults(func=run)
 
@@ -321,6 +324,8 @@ def run(args) -> int:
     method = args.method if args.method != "auto" else ("gram" if dim <= GRAM_MAX_DIM else "lanczos")
     module, variables = build_network(args.network, K=K, seed=args.seed, image_shape=x.shape[1:],
                                       conv_impl=args.conv_impl)
+    if args.skip_random and not args.checkpoint:
+        raise ValueError("--skip-random needs --checkpoint")
     inits = {"random init": variables}
     if args.checkpoint:
         ckpt_vars, meta = load_checkpoint(args.checkpoint, args.network, variables)
@@ -355,6 +360,9 @@ def run(args) -> int:
         if done.exists():  # this network was finished by an earlier run of the same configuration
             results[name] = json.loads(done.read_text())
             print(f"{name}: reusing {done}", file=sys.stderr)
+            continue
+        if name == "random init" and args.skip_random:
+            print(f"{name}: skipped (--skip-random; no {done} yet)", file=sys.stderr)
             continue
         results[name] = _jsonable(analyse(
             apply_fn(module, v), v["params"], x, labels, K, method=method, k=args.k,
