@@ -254,8 +254,8 @@ def evidence_rows(ev: dict | None) -> list:
     """C95-C97 from the committed CPU-scale evidence file, or INFO rows saying why they are skipped."""
     if ev is None:
         return [row(_BY_ID[c], float("nan"), None, GE, verdict=INFO,
-                    note=f"skipped: no evidence file {EVIDENCE.name} (run the command in "
-                         f"experiments/evidence/README of clspec jacobian at n = 1,000)")
+                    note=f"skipped: experiments/evidence/{EVIDENCE.name} is missing (the clspec jacobian command "
+                         f"that writes it is in experiments/evidence/README.md)")
                 for c in ("C95", "C96", "C97")]
     res = ev["metrics"]["results"]
     rnd = res.get("random init")
