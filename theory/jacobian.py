@@ -216,6 +216,8 @@ def plan_blocks(
     while True:
         blk = b * model.K * model.P * itemsize
         ws = _workspace_bytes(model, x_example, b, acc_size)
+        if acc_size > itemsize:  # the tile product casts both of its blocks to the accumulation dtype
+            ws += 2 * blk * acc_size // itemsize
         need = min(2, -(-n // b)) * blk + ws + gram_bytes
         if need <= budget_bytes or b == 1:
             break
