@@ -253,8 +253,8 @@ def judge(data: dict) -> list:
 def evidence_rows(ev: dict | None) -> list:
     """C95-C97 from the committed CPU-scale evidence file, or INFO rows saying why they are skipped."""
     if ev is None:
-        return [row(_BY_ID[c], float("nan"), None, GE, verdict=INFO,
-                    note=f"skipped: experiments/evidence/{EVIDENCE.name} is missing (the clspec jacobian command "
+        return [row(_BY_ID[c], 0.0, None, GE, verdict=INFO,
+                    note=f"skipped (measured: 0 networks): experiments/evidence/{EVIDENCE.name} is missing (the clspec jacobian command "
                          f"that writes it is in experiments/evidence/README.md)")
                 for c in ("C95", "C96", "C97")]
     res = ev["metrics"]["results"]
@@ -262,7 +262,8 @@ def evidence_rows(ev: dict | None) -> list:
     pre = next((v for k, v in res.items() if k != "random init"), None)
     tag = f"CPU-scale: {ev.get('command', '')}, commit {ev.get('commit', '?')}, {ev.get('date', '')}"
     if rnd is None or pre is None:
-        return [row(_BY_ID[c], float("nan"), None, GE, verdict=INFO, note="skipped: evidence lacks a network")
+        return [row(_BY_ID[c], float(len(res)), None, GE, verdict=INFO,
+                    note="skipped (measured: networks in the evidence): it lacks the random or the pre-trained one")
                 for c in ("C95", "C96", "C97")]
     n = rnd["n"]
     dev = max(abs(v["pi_sum_sq"] - n) / n for v in (rnd, pre))
