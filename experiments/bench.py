@@ -42,6 +42,7 @@ def add_parser(subparsers) -> None:
     p.add_argument("--no-stages", action="store_true", help="skip the per-stage table")
     p.add_argument("--out", default=str(DEFAULT_OUT), help=f"JSON file or folder; default {DEFAULT_OUT}")
     p.set_defaults(func=run_simclr)
+    __import__("experiments.bench_jacobian").bench_jacobian.add_parser(sub)  # `clspec bench jacobian`
     parser.set_defaults(func=lambda args: (parser.print_help(), 2)[1])
 
 

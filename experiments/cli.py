@@ -26,6 +26,7 @@ SUBCOMMANDS = (
     "experiments.bench",
     "experiments.spectrum",
     "experiments.cifar.data.cache",
+    "experiments.jacobian",
 )
 
 # OSErrors of a run that failed on the way (exit 1); every other OSError is a bad path (exit 2).

@@ -6,7 +6,6 @@ import numpy as np
 import optax
 import pytest
 
-from experiments.cifar import conv as conv_mod
 from experiments.cifar.augment import normalize, simclr_augment
 from experiments.cifar.models import (
     ARCHS,
@@ -136,87 +135,4 @@ def test_simclr_step_with_augmentation_runs_and_is_deterministic():
     assert float(m1["loss"]) != float(m3["loss"])
 
 
-# --- convolution formulations --------------------------------------------------------------
-
-
-@pytest.mark.parametrize(
-    "batch,size,cin,cout,k,stride",
-    [(3, 8, 4, 6, 3, 1), (2, 9, 3, 5, 3, 2), (2, 8, 5, 7, 3, 2), (2, 8, 4, 6, 1, 2), (2, 6, 3, 4, 1, 1)],
-)
-def test_shiftdot_conv_equals_lax_conv_in_value_and_gradients(batch, size, cin, cout, k, stride):
-    kx, kw, kg = jax.random.split(jax.random.key(batch * 100 + size * 10 + stride), 3)
-    x = jax.random.normal(kx, (batch, size, size, cin), jnp.float32)
-    w = jax.random.normal(kw, (k, k, cin, cout), jnp.float32)
-    y_ref = conv_mod.conv_lax(x, w, stride)
-    g = jax.random.normal(kg, y_ref.shape, jnp.float32)
-
-    def loss(impl):
-        return lambda x, w: jnp.sum(conv_mod.conv2d(x, w, stride, impl) * g)
-
-    y = jax.jit(lambda x, w: conv_mod.conv2d(x, w, stride, "shiftdot"))(x, w)
-    assert y.shape == y_ref.shape == (batch, (size - 1) // stride + 1, (size - 1) // stride + 1, cout)
-    np.testing.assert_allclose(np.asarray(y), np.asarray(y_ref), rtol=1e-4, atol=1e-4)
-    ref = jax.grad(loss("lax"), argnums=(0, 1))(x, w)
-    got = jax.jit(jax.grad(loss("shiftdot"), argnums=(0, 1)))(x, w)
-    for a, b in zip(got, ref):
-        scale = float(jnp.max(jnp.abs(b)))
-        np.testing.assert_allclose(np.asarray(a), np.asarray(b), rtol=1e-4, atol=1e-4 * scale)
-
-
-def test_conv_matches_pytorch_padding_for_stride_two():
-    # PyTorch pads 1 on every side for a 3x3 stride-2 conv; XLA's "SAME" would pad (0, 1).
-    x = jax.random.normal(jax.random.key(0), (1, 8, 8, 1), jnp.float32)
-    w = jnp.zeros((3, 3, 1, 1), jnp.float32).at[0, 0, 0, 0].set(1.0)  # picks x_pad[2h, 2w]
-    y = conv_mod.conv2d(x, w, 2, "lax")
-    expected = jnp.pad(x, ((0, 0), (1, 1), (1, 1), (0, 0)))[:, 0:8:2, 0:8:2, :]
-    np.testing.assert_allclose(np.asarray(y), np.asarray(expected), rtol=0, atol=0)
-
-
-@pytest.mark.parametrize(
-    "arch,impl",
-    [("tiny", "shiftdot"), pytest.param("resnet32", "auto", marks=pytest.mark.slow),
-     pytest.param("resnet32", "shiftdot", marks=pytest.mark.slow)],
-)
-def test_encoder_is_the_same_function_under_every_conv_impl(arch, impl):
-    # tiny has a stride-2 block with the option-A shortcut; resnet32 is the full network
-    x = jax.random.uniform(jax.random.key(3), (4, 16, 16, 3), jnp.float32)
-    ref_model = SimCLRModel(make_encoder(arch, conv_impl="lax"), ProjectionHead())
-    fast_model = SimCLRModel(make_encoder(arch, conv_impl=impl), ProjectionHead())
-    variables = _init(ref_model, (2, 16, 16, 3))
-
-    def loss(model):
-        def f(params):
-            (_, z), _ = model.apply(
-                {"params": params, "batch_stats": variables["batch_stats"]}, x, train=True,
-                mutable=["batch_stats"],
-            )
-            return jnp.sum(jnp.sin(z))
-
-        return f
-
-    v_ref, g_ref = jax.value_and_grad(loss(ref_model))(variables["params"])
-    v_fast, g_fast = jax.jit(jax.value_and_grad(loss(fast_model)))(variables["params"])
-    np.testing.assert_allclose(float(v_fast), float(v_ref), rtol=1e-4)
-    flat_ref = jax.tree_util.tree_leaves_with_path(g_ref)
-    flat_fast = jax.tree_util.tree_leaves(g_fast)
-    for (path, a), b in zip(flat_ref, flat_fast):
-        scale = float(jnp.max(jnp.abs(a))) + 1e-12
-        err = float(jnp.max(jnp.abs(a - b))) / scale
-        assert err < 1e-3, (jax.tree_util.keystr(path), err)
-
-
-def test_auto_keeps_lax_off_cpu_and_uses_the_measured_hybrid_on_cpu(monkeypatch):
-    assert conv_mod.resolve_impl("auto") == ("hybrid" if jax.default_backend() == "cpu" else "lax")
-    monkeypatch.setattr(conv_mod.jax, "default_backend", lambda: "gpu")
-    assert conv_mod.resolve_impl("auto") == "lax"
-    x = jax.random.normal(jax.random.key(0), (2, 6, 6, 3), jnp.float32)
-    for cout in (4, conv_mod.HYBRID_MIN_FEATURES):  # both branches of the hybrid
-        w = jax.random.normal(jax.random.key(1), (3, 3, 3, cout), jnp.float32)
-        g = jax.grad(lambda w: jnp.sum(conv_mod.conv2d(x, w, 2, "hybrid") ** 2))(w)
-        g_ref = jax.grad(lambda w: jnp.sum(conv_mod.conv_lax(x, w, 2) ** 2))(w)
-        np.testing.assert_allclose(np.asarray(g), np.asarray(g_ref), rtol=1e-4, atol=1e-4)
-
-
-def test_conv2d_rejects_bad_kernel():
-    with pytest.raises(ValueError, match="w must"):
-        conv_mod.conv2d(jnp.zeros((1, 4, 4, 2)), jnp.zeros((2, 2, 2, 3)))
+# The convolution formulations are tested in tests/test_cifar_conv.py.

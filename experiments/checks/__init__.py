@@ -29,6 +29,7 @@ MODULES = (
     "experiments.checks.encoders",
     "experiments.checks.tables",
     "experiments.checks.spectrum_real",
+    "experiments.checks.jacobian",
 )
 
 PRESETS = ("smoke", "cpu", "large")
