@@ -210,10 +210,11 @@ def _stage_jobs(arch, conv_impl, params, batch_stats, views, temperature) -> lis
         cot = jax.random.normal(jax.random.key(7), out.shape, jnp.float32)
         argnums = (0,) if name == "stem" else (0, 1)  # the stem's input needs no gradient
 
-        def fwd_bwd(p, x, fwd=fwd, cot=cot, argnums=argnums):
+        # the cotangent is an argument, not a closed-over constant XLA would fold into the program
+        def fwd_bwd(p, x, cot, fwd=fwd, argnums=argnums):
             return jax.grad(lambda p, x: jnp.sum(fwd(p, x) * cot), argnums=argnums)(p, x)
 
-        jobs.append((name, _compile(jax.jit(fwd_bwd), p, x), (p, x), tuple(x.shape)))
+        jobs.append((name, _compile(jax.jit(fwd_bwd), p, x, cot), (p, x, cot), tuple(x.shape)))
         x = out
 
     head = ProjectionHead()

@@ -32,7 +32,7 @@ import jax.numpy as jnp
 from jax import lax
 from jax.custom_derivatives import SymbolicZero
 
-IMPLS = ("auto", "lax", "shiftdot", "hybrid", "im2col", "winograd")
+IMPLS = ("auto", "lax", "shiftdot", "hybrid", "im2col", "winograd", "taps")
 HYBRID_MIN_FEATURES = 32
 DIMENSION_NUMBERS = ("NHWC", "HWIO", "NHWC")
 _HI = lax.Precision.HIGHEST
@@ -201,7 +201,7 @@ def conv_hybrid(x: jax.Array, w: jax.Array, stride: int = 1) -> jax.Array:
 
 _FORMULATIONS = {
     "lax": conv_lax, "shiftdot": conv_shiftdot, "hybrid": conv_hybrid, "im2col": conv_im2col,
-    "winograd": conv_winograd,
+    "winograd": conv_winograd, "taps": conv_window_sum,
 }
 
 
