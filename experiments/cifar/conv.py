@@ -21,6 +21,33 @@ and checkpoints do not depend on the formulation:
   or slightly slower; the hybrid SimCLR step ran 1.21x faster than the lax.conv step.
 * ``"auto"``: ``"hybrid"`` when ``jax.default_backend() == "cpu"``, ``"lax"`` elsewhere (GPU and
   TPU keep XLA's convolutions untouched).
+
+Candidates measured for issue 9 and not kept (their code is in commit 08cad03). One 3x3 stride-1
+convolution, forward + both gradients, 64 views, 5 interleaved rounds in one process, median CPU
+time of both threads in ms (``time.process_time``; the 2 cores were shared with six other agents at
+a load average of 20-30, so wall times were unusable; a throwaway script that jits
+``jax.grad`` of ``sum(conv2d(x, w, 1, impl) * g)`` in (x, w) per shape and formulation):
+
+    shape (HxW, C->O)   lax   shiftdot  im2col  winograd  taps
+    32x32, 16->16       9.3     27.8     47.0     56.7    45.1
+    16x16, 32->32       8.8      6.6     25.1     19.8    25.6
+     8x8,  64->64       4.6      7.5      7.1      9.9     8.7
+
+* ``im2col``: ``concat(k*k windows) @ w.reshape(k*k*C, O)``, one GEMM per pass by autodiff
+  (kernel gradient ``cols^T g``, input gradient ``g w^T`` scattered back): the 9x larger column
+  matrix is written and read in every pass; 2-5x XLA's CPU time.
+* ``winograd``: F(2x2, 3x3) (Lavin & Gray 2016; 2.25x fewer multiplies) with the transforms as
+  sums of strided slices and the 16 products as one batched dot_general, all passes by autodiff:
+  the transforms' memory traffic (16 arrays of a quarter of the input each) and the K = C = 16..64
+  GEMMs cost more than the multiplies saved; 2-6x XLA's CPU time.
+* ``taps``: the k*k window GEMMs summed (:func:`conv_window_sum` as the forward), all passes by
+  autodiff: 2-5x.
+* XLA CPU options: ``--xla_cpu_use_onednn``, ``--xla_cpu_experimental_onednn_custom_call``,
+  ``--xla_cpu_experimental_xnn_graph_fusion_mode=XNN_GRAPH_FUSION_MODE_GREEDY`` and
+  ``--xla_cpu_experimental_ynn_fusion_type=LIBRARY_FUSION_TYPE_INDIVIDUAL_CONVOLUTION`` leave the
+  compiled float32 convolutions as they are (no library call in the HLO; XLA's YNNPACK convolution
+  admits int8 only in jax 0.10.2). BatchNorm + ReLU in the convolution's epilogue: XLA CPU fuses
+  no elementwise consumer into a convolution or dot, so it would need a hand-written kernel.
 """
 
 from __future__ import annotations
@@ -32,7 +59,7 @@ import jax.numpy as jnp
 from jax import lax
 from jax.custom_derivatives import SymbolicZero
 
-IMPLS = ("auto", "lax", "shiftdot", "hybrid", "im2col", "winograd", "taps")
+IMPLS = ("auto", "lax", "shiftdot", "hybrid")
 HYBRID_MIN_FEATURES = 32
 DIMENSION_NUMBERS = ("NHWC", "HWIO", "NHWC")
 _HI = lax.Precision.HIGHEST
@@ -126,72 +153,6 @@ def _shiftdot_jvp(stride, primals, tangents):
     return y, jnp.zeros_like(y) if dy is None else dy
 
 
-def _windows_as_columns(x: jax.Array, k: int, stride: int) -> jax.Array:
-    """im2col: the k*k windows of :func:`_shifted` side by side, ``(B*H'*W', k*k*C)`` in (i, j, c) order,
-    the row-major order of an HWIO kernel reshaped to ``(k*k*C, O)``."""
-    b, h, wd, c = x.shape
-    out_h, out_w = (h - 1) // stride + 1, (wd - 1) // stride + 1
-    windows = _shifted(x, k, stride, out_h, out_w)
-    cols = windows[0] if k == 1 else jnp.concatenate(windows, axis=-1)
-    return cols.reshape(-1, k * k * c)
-
-
-def conv_im2col(x: jax.Array, w: jax.Array, stride: int = 1) -> jax.Array:
-    """:func:`conv_lax` as one GEMM per layer, ``im2col(x) @ w.reshape(k*k*C, O)``, from differentiable
-    primitives: JAX's transpose gives the kernel gradient as one GEMM ``im2col(x)^T g`` and the input
-    gradient as ``g @ w^T`` scattered back onto the windows (col2im: slices transposed to pads)."""
-    k, c, o = w.shape[0], w.shape[2], w.shape[3]
-    b, h, wd = x.shape[:3]
-    out_h, out_w = (h - 1) // stride + 1, (wd - 1) // stride + 1
-    y = lax.dot_general(_windows_as_columns(x, k, stride), w.reshape(k * k * c, o),
-                        (((1,), (0,)), ((), ())), precision=_HI)
-    return y.reshape(b, out_h, out_w, o)
-
-
-# Winograd F(2x2, 3x3) (Lavin & Gray 2016): Y = A^T [(G g G^T) * (B^T d B)] A on 4x4 input tiles d
-# that overlap by 2, giving 2x2 output tiles: 16 multiplies per output tile and channel pair
-# instead of 36 (2.25x fewer). The entries are 0, +-1 and +-1/2, exact in floating point.
-_WINO_BT = ((1, 0, -1, 0), (0, 1, 1, 0), (0, -1, 1, 0), (0, 1, 0, -1))
-_WINO_G = ((1.0, 0.0, 0.0), (0.5, 0.5, 0.5), (0.5, -0.5, 0.5), (0.0, 0.0, 1.0))
-_WINO_AT = ((1, 1, 1, 0), (0, 1, -1, -1))
-
-
-def _lincomb(coeffs, terms):
-    """``sum_i coeffs[i] * terms[i]`` without the zero terms (the transforms are sparse)."""
-    out = None
-    for c, t in zip(coeffs, terms):
-        if c == 0:
-            continue
-        t = t if c == 1 else (-t if c == -1 else c * t)
-        out = t if out is None else out + t
-    return out
-
-
-def conv_winograd(x: jax.Array, w: jax.Array, stride: int = 1) -> jax.Array:
-    """:func:`conv_lax` by Winograd F(2x2, 3x3) for 3x3 stride-1 kernels on even H, W (else
-    :func:`conv_im2col`), from differentiable primitives: the input and kernel transforms are sums of
-    strided slices, the products 16 ``(B*H*W/4, C) @ (C, O)`` GEMMs batched in one dot_general; JAX's
-    transpose of it is again a Winograd-form computation for both gradients."""
-    b, h, wd, c = x.shape
-    if w.shape[0] != 3 or stride != 1 or h % 2 or wd % 2:
-        return conv_im2col(x, w, stride)
-    o = w.shape[-1]
-    th, tw = h // 2, wd // 2
-    xp = jnp.pad(x, ((0, 0), (1, 1), (1, 1), (0, 0)))
-    d = [[lax.slice(xp, (0, i, j, 0), (b, i + 2 * th - 1, j + 2 * tw - 1, c), (1, 2, 2, 1)) for j in range(4)]
-         for i in range(4)]
-    rows = [[_lincomb(_WINO_BT[r], [d[i][j] for i in range(4)]) for j in range(4)] for r in range(4)]
-    v = jnp.stack([_lincomb(_WINO_BT[q], rows[r]) for r in range(4) for q in range(4)])  # (16, B, th, tw, C)
-    g = jnp.asarray(_WINO_G, w.dtype)
-    u = jnp.einsum("ai,ijco,bj->abco", g, w, g, precision=_HI).reshape(16, c, o)
-    m = lax.dot_general(v.reshape(16, -1, c), u, (((2,), (1,)), ((0,), (0,))), precision=_HI)
-    m = m.reshape(4, 4, b, th, tw, o)
-    rows = [[_lincomb(_WINO_AT[a], [m[i, j] for i in range(4)]) for j in range(4)] for a in range(2)]
-    y = jnp.stack([jnp.stack([_lincomb(_WINO_AT[q], rows[a]) for q in range(2)], axis=3) for a in range(2)],
-                  axis=2)  # (B, th, 2, tw, 2, O)
-    return y.reshape(b, h, wd, o)
-
-
 def conv_hybrid(x: jax.Array, w: jax.Array, stride: int = 1) -> jax.Array:
     """:func:`conv_shiftdot` for wide convolutions (>= HYBRID_MIN_FEATURES outputs), else :func:`conv_lax`."""
     if w.shape[-1] >= HYBRID_MIN_FEATURES:
@@ -199,10 +160,7 @@ def conv_hybrid(x: jax.Array, w: jax.Array, stride: int = 1) -> jax.Array:
     return conv_lax(x, w, stride)
 
 
-_FORMULATIONS = {
-    "lax": conv_lax, "shiftdot": conv_shiftdot, "hybrid": conv_hybrid, "im2col": conv_im2col,
-    "winograd": conv_winograd, "taps": conv_window_sum,
-}
+_FORMULATIONS = {"lax": conv_lax, "shiftdot": conv_shiftdot, "hybrid": conv_hybrid}
 
 
 def conv2d(x: jax.Array, w: jax.Array, stride: int = 1, impl: str = "auto") -> jax.Array:
