@@ -81,17 +81,19 @@ def _time(fn, *args, repeats: int) -> dict:
 
 
 def _timer(job):
-    """A zero-argument callable returning the seconds of one run of ``job``: a ``(fn, args)`` pair
-    (a compiled JAX function, warmed up here) or already such a callable (a PyTorch worker job)."""
+    """A zero-argument callable returning ``(wall seconds, CPU seconds of the process, all threads)``
+    of one run of ``job``: a ``(fn, args)`` pair (a compiled JAX function, warmed up here) or already
+    such a callable (a PyTorch worker job). On a shared machine the CPU time is the steadier measure
+    of the work done; the wall time is what a user waits."""
     if callable(job):
         return job
     fn, args = job
     _block(fn(*args))  # warm-up
 
     def run():
-        t0 = time.perf_counter()
+        t0, c0 = time.perf_counter(), time.process_time()
         _block(fn(*args))
-        return time.perf_counter() - t0
+        return time.perf_counter() - t0, time.process_time() - c0
 
     return run
 
@@ -105,10 +107,12 @@ def _time_interleaved(jobs: dict, repeats: int) -> dict:
     for _ in range(repeats):
         for name, run in timers.items():
             times[name].append(run())
-    return {
-        name: {"best_s": min(t), "median_s": float(np.median(t)), "repeats": repeats, "rounds_s": t}
-        for name, t in times.items()
-    }
+    out = {}
+    for name, t in times.items():
+        wall, cpu = [w for w, _ in t], [c for _, c in t]
+        out[name] = {"best_s": min(wall), "median_s": float(np.median(wall)), "repeats": repeats,
+                     "rounds_s": wall, "cpu_median_s": float(np.median(cpu)), "rounds_cpu_s": cpu}
+    return out
 
 
 class TorchWorker:
@@ -147,7 +151,7 @@ class TorchWorker:
         reply = self._read()
         if reply.get("job") != job:
             raise RuntimeError(f"the PyTorch reference answered {reply} to job {job!r}")
-        return float(reply["s"])
+        return float(reply["s"]), float(reply["cpu_s"])
 
     def timer(self, job: str):
         return lambda: self.run(job)
@@ -315,6 +319,7 @@ def _assemble(prepared: dict, timed: dict, batch: int, finetune_batch: int, eval
                 "input_shape": list(shape),
                 "fwd_bwd_ms": 1e3 * t["best_s"],
                 "fwd_bwd_median_ms": 1e3 * t["median_s"],
+                "fwd_bwd_cpu_median_ms": 1e3 * t["cpu_median_s"],
                 "gflop": None if fl is None else fl / 1e9,
                 "gflops_per_s": None if fl is None else fl / t["best_s"] / 1e9,
             })
@@ -327,13 +332,15 @@ TORCH_JOBS = ("step_no_aug", "finetune_step", "eval_forward")
 
 def _ratios_over_torch(mine: dict, torch_timed: dict) -> dict:
     """Per job timed on both sides: the clspec / PyTorch speed ratio of every round
-    (``t_torch / t_clspec``, same round), its median and minimum."""
+    (``t_torch / t_clspec``, same round), its median and minimum; the same for CPU time."""
     out = {}
     for name, t in torch_timed.items():
         if name not in mine:
             continue
         per_round = [tt / tc for tt, tc in zip(t["rounds_s"], mine[name]["rounds_s"])]
-        out[name] = {"median": float(np.median(per_round)), "min": min(per_round), "rounds": per_round}
+        cpu = [tt / tc for tt, tc in zip(t["rounds_cpu_s"], mine[name]["rounds_cpu_s"])]
+        out[name] = {"median": float(np.median(per_round)), "min": min(per_round), "rounds": per_round,
+                     "cpu_median": float(np.median(cpu)), "cpu_min": min(cpu), "cpu_rounds": cpu}
     return out
 
 
@@ -477,7 +484,8 @@ def _print_report(rep: dict) -> None:
         for impl in impls:
             rt = rep["ratio_over_torch"][impl]
             print(f"    {impl:10s} " + " | ".join(
-                f"{name} {rt[name]['median']:.2f} (min {rt[name]['min']:.2f})" for name in TORCH_JOBS))
+                f"{name} {rt[name]['median']:.2f} (min {rt[name]['min']:.2f}; CPU time {rt[name]['cpu_median']:.2f})"
+                for name in TORCH_JOBS))
     if all("stages" in rep["results"][i] for i in impls):
         header = "  part        " + "".join(f"| {c + ' ms':>12s} {c + ' GF/s':>14s} " for c in impls)
         if torch_t:
@@ -492,5 +500,6 @@ def _print_report(rep: dict) -> None:
             name = f"stage:{row['part']}"
             if torch_t and name in torch_t:
                 line += f"| {1e3 * torch_t[name]['median_s']:12.1f} " + "".join(
-                    f"{rep['ratio_over_torch'][i][name]['median']:14.2f}" for i in impls)
+                    f"{rep['ratio_over_torch'][i][name]['median']:8.2f} (CPU {rep['ratio_over_torch'][i][name]['cpu_median']:.2f})"
+                    for i in impls)
             print(line)

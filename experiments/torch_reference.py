@@ -18,7 +18,7 @@ shortcuts; bias-free 3x3 convolutions with padding 1; BatchNorm momentum 0.1, ep
 
 Protocol (one JSON object per line): the worker prints ``{"ready": true, ...}`` once built and warmed
 up, then for every input line ``{"job": NAME}`` runs that job once and prints
-``{"job": NAME, "s": SECONDS}``; it exits at end of input.
+``{"job": NAME, "s": WALL_SECONDS, "cpu_s": CPU_SECONDS_OF_ALL_THREADS}``; it exits at end of input.
 
     OMP_NUM_THREADS=2 PYTHON experiments/torch_reference.py --arch resnet32 --batch 128
 """
@@ -231,9 +231,9 @@ def main(argv=None):
         if not line.strip():
             continue
         name = json.loads(line)["job"]
-        t0 = time.perf_counter()
+        t0, c0 = time.perf_counter(), time.process_time()
         jobs[name]()
-        print(json.dumps({"job": name, "s": time.perf_counter() - t0}), flush=True)
+        print(json.dumps({"job": name, "s": time.perf_counter() - t0, "cpu_s": time.process_time() - c0}), flush=True)
 
 
 if __name__ == "__main__":

@@ -23,7 +23,7 @@ FAKE_WORKER = textwrap.dedent(f"""
     jobs = ["step_no_aug", "finetune_step", "eval_forward", "stage:stem", "stage:stage1", "stage:head/loss"]
     print(json.dumps({{"ready": True, "jobs": jobs, "torch": "fake", "threads": 2}}), flush=True)
     for line in sys.stdin:
-        print(json.dumps({{"job": json.loads(line)["job"], "s": {TORCH_S}}}), flush=True)
+        print(json.dumps({{"job": json.loads(line)["job"], "s": {TORCH_S}, "cpu_s": 2 * {TORCH_S}}}), flush=True)
 """)
 
 
@@ -62,6 +62,7 @@ def test_bench_simclr_tiny_writes_the_json_fields_and_pairs_torch_rounds(tmp_pat
         mine = r[job]["rounds_s"] if not job.startswith("stage:") else None
         if mine is not None:
             assert ratios[job]["rounds"] == pytest.approx([TORCH_S / t for t in mine])
+            assert ratios[job]["cpu_rounds"] == pytest.approx([2 * TORCH_S / t for t in r[job]["rounds_cpu_s"]])
         assert ratios[job]["min"] == min(ratios[job]["rounds"])
     printed = capsys.readouterr().out
     assert "img/s" in printed and "stage1" in printed and "clspec / PyTorch" in printed
