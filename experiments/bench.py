@@ -11,14 +11,28 @@ Measured in one run, so the ratios do not depend on how busy the machine is at o
 * a per-stage table (stem, stage1..., head/loss): forward+backward time and GFLOP/s of each
   part on its real input shape, FLOPs again from XLA's cost analysis;
 
-for the convolution formulation that ``conv_impl="auto"`` selects on this backend and for plain
-``lax.conv`` (the baseline), with their ratio. Timings are the best of ``--repeats`` runs (the
-machine is shared; the median is recorded too).
+* images/s of the fine-tuning step (``--finetune-batch`` images, one view, cross-entropy, SGD with
+  momentum; :func:`experiments.cifar.train.make_finetune_step` without augmentation) and of the
+  evaluation forward pass (``--eval-batch`` images, BatchNorm in eval mode);
+
+for the convolution formulation that ``conv_impl="auto"`` selects on this backend (or the
+formulations listed in ``--conv-impl``) and for plain ``lax.conv`` (the baseline), with their ratio.
+With ``--torch-python PATH`` the same steps, the evaluation pass and the per-stage parts also run in
+PyTorch eager (:mod:`experiments.torch_reference`, started as a worker process with
+``OMP_NUM_THREADS=--torch-threads``), timed in the same rounds, and the report gives the clspec /
+PyTorch speed ratio of every job: per round ``t_torch / t_clspec``, then the median and the minimum
+over rounds. Every round runs each measured function of every formulation (and of PyTorch) once, so
+a busy spell of the (shared) machine hits all of them alike; timings are the best and the median of
+``--steps`` rounds.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
+import os
+import subprocess
+import tempfile
 import time
 from pathlib import Path
 
@@ -37,7 +51,13 @@ def add_parser(subparsers) -> None:
     p.add_argument("--image-size", type=int, default=32, help="image height = width; default 32")
     p.add_argument("--steps", type=int, default=3, help="timed steps per configuration; default 3")
     p.add_argument("--conv-impl", default="auto",
-                   help="formulation to compare with lax: auto, lax, shiftdot or hybrid (default: auto)")
+                   help="formulation(s) to compare with lax, comma-separated, the first is the one reported "
+                        "as fast (auto, lax, shiftdot, hybrid, ...; default auto)")
+    p.add_argument("--finetune-batch", type=int, default=64, help="images per fine-tuning step; default 64")
+    p.add_argument("--eval-batch", type=int, default=512, help="images per evaluation forward pass; default 512")
+    p.add_argument("--torch-python", default=None,
+                   help="a Python with torch: time PyTorch eager in the same rounds (default: none)")
+    p.add_argument("--torch-threads", type=int, default=2, help="OMP_NUM_THREADS for PyTorch; default 2")
     p.add_argument("--matmul-size", type=int, default=2048, help="n of the n^3 matmul rate; default 2048")
     p.add_argument("--no-stages", action="store_true", help="skip the per-stage table")
     p.add_argument("--out", default=str(DEFAULT_OUT), help=f"JSON file or folder; default {DEFAULT_OUT}")
@@ -62,21 +82,87 @@ def _time(fn, *args, repeats: int) -> dict:
     return _time_interleaved({"f": (fn, args)}, repeats)["f"]
 
 
+def _timer(job):
+    """A zero-argument callable returning ``(wall seconds, CPU seconds of the process, all threads)``
+    of one run of ``job``: a ``(fn, args)`` pair (a compiled JAX function, warmed up here) or already
+    such a callable (a PyTorch worker job). On a shared machine the CPU time is the steadier measure
+    of the work done; the wall time is what a user waits."""
+    if callable(job):
+        return job
+    fn, args = job
+    _block(fn(*args))  # warm-up
+
+    def run():
+        t0, c0 = time.perf_counter(), time.process_time()
+        _block(fn(*args))
+        return time.perf_counter() - t0, time.process_time() - c0
+
+    return run
+
+
 def _time_interleaved(jobs: dict, repeats: int) -> dict:
-    """Best and median wall time of every ``name: (fn, args)`` job, timed in rounds that run each
-    job once, so that a busy spell of the (shared) machine hits all of them alike."""
-    for fn, args in jobs.values():
-        _block(fn(*args))  # warm-up
+    """Best and median wall time of every job (``name: (fn, args)`` or a timer callable), timed in
+    rounds that run each job once, so that a busy spell of the (shared) machine hits all of them
+    alike; ``"rounds_s"`` keeps every round's time, for per-round ratios."""
+    timers = {name: _timer(job) for name, job in jobs.items()}
     times = {name: [] for name in jobs}
     for _ in range(repeats):
-        for name, (fn, args) in jobs.items():
-            t0 = time.perf_counter()
-            _block(fn(*args))
-            times[name].append(time.perf_counter() - t0)
-    return {
-        name: {"best_s": min(t), "median_s": float(np.median(t)), "repeats": repeats}
-        for name, t in times.items()
-    }
+        for name, run in timers.items():
+            times[name].append(run())
+    out = {}
+    for name, t in times.items():
+        wall, cpu = [w for w, _ in t], [c for _, c in t]
+        out[name] = {"best_s": min(wall), "median_s": float(np.median(wall)), "repeats": repeats,
+                     "rounds_s": wall, "cpu_median_s": float(np.median(cpu)), "rounds_cpu_s": cpu}
+    return out
+
+
+class TorchWorker:
+    """:mod:`experiments.torch_reference` in a child process of ``python``; ``run(job)`` times one
+    run of ``job`` there (the child times itself, so the pipe costs nothing in the measurement)."""
+
+    def __init__(self, python: str, *, arch, batch, finetune_batch, eval_batch, image_size, stages, threads):
+        script = Path(__file__).with_name("torch_reference.py")
+        cmd = [python, "-u", str(script), "--arch", arch, "--batch", str(batch),
+               "--finetune-batch", str(finetune_batch), "--eval-batch", str(eval_batch),
+               "--image-size", str(image_size), "--threads", str(threads)]
+        if not stages:
+            cmd.append("--no-stages")
+        env = {**os.environ, "OMP_NUM_THREADS": str(threads), "MKL_NUM_THREADS": str(threads)}
+        self._stderr = tempfile.TemporaryFile(mode="w+")
+        self.proc = subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=self._stderr,
+                                     text=True, env=env)
+        try:
+            self.info = self._read()
+        except (RuntimeError, json.JSONDecodeError) as err:
+            raise ValueError(f"--torch-python {python!r} could not run the PyTorch reference: {err}") from None
+        if not self.info.get("ready"):
+            raise ValueError(f"--torch-python {python!r}: the PyTorch reference did not start: {self.info}")
+
+    def _read(self) -> dict:
+        line = self.proc.stdout.readline()
+        if not line:
+            self._stderr.seek(0)
+            tail = self._stderr.read().strip().splitlines()[-1:] or ["no output"]
+            raise RuntimeError(f"the PyTorch reference ({self.proc.args[0]}) stopped: {tail[0]}")
+        return json.loads(line)
+
+    def run(self, job: str) -> float:
+        self.proc.stdin.write(json.dumps({"job": job}) + "\n")
+        self.proc.stdin.flush()
+        reply = self._read()
+        if reply.get("job") != job:
+            raise RuntimeError(f"the PyTorch reference answered {reply} to job {job!r}")
+        return float(reply["s"]), float(reply["cpu_s"])
+
+    def timer(self, job: str):
+        return lambda: self.run(job)
+
+    def close(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.stdin.close()
+            self.proc.wait(timeout=60)
+        self._stderr.close()
 
 
 def _compile(jitted, *args):
@@ -130,10 +216,11 @@ def _stage_jobs(arch, conv_impl, params, batch_stats, views, temperature) -> lis
         cot = jax.random.normal(jax.random.key(7), out.shape, jnp.float32)
         argnums = (0,) if name == "stem" else (0, 1)  # the stem's input needs no gradient
 
-        def fwd_bwd(p, x, fwd=fwd, cot=cot, argnums=argnums):
+        # the cotangent is an argument, not a closed-over constant XLA would fold into the program
+        def fwd_bwd(p, x, cot, fwd=fwd, argnums=argnums):
             return jax.grad(lambda p, x: jnp.sum(fwd(p, x) * cot), argnums=argnums)(p, x)
 
-        jobs.append((name, _compile(jax.jit(fwd_bwd), p, x), (p, x), tuple(x.shape)))
+        jobs.append((name, _compile(jax.jit(fwd_bwd), p, x, cot), (p, x, cot), tuple(x.shape)))
         x = out
 
     head = ProjectionHead()
@@ -148,7 +235,32 @@ def _stage_jobs(arch, conv_impl, params, batch_stats, views, temperature) -> lis
     return jobs
 
 
-def prepare_impl(arch, conv_impl, batch, image_size, stages, temperature=0.5) -> dict:
+def _finetune_and_eval_jobs(arch, conv_impl, finetune_batch, eval_batch, image_size, encoder_variables) -> dict:
+    """The compiled fine-tuning step (no augmentation) and evaluation forward pass, with their args."""
+    import jax
+    import jax.numpy as jnp
+
+    from experiments.cifar.configs import TrainConfig
+    from experiments.cifar.models import Classifier, make_encoder
+    from experiments.cifar.steps import create_state
+    from experiments.cifar.train import make_encode, make_finetune_step, train_optimizer
+
+    model = Classifier(make_encoder(arch, conv_impl=conv_impl), 10)
+    tx = train_optimizer(TrainConfig())
+    state = create_state(model, tx, jax.random.key(2), (image_size, image_size, 3))
+    rng = np.random.default_rng(1)
+    images = jnp.asarray(rng.integers(0, 256, (finetune_batch, image_size, image_size, 3), dtype=np.uint8))
+    labels = jnp.asarray(rng.integers(0, 10, finetune_batch), jnp.int32)
+    ft_args = (state, images, labels, jax.random.key(3))
+    finetune = make_finetune_step(model, tx, augment=False).lower(*ft_args).compile()
+    eval_images = jnp.asarray(rng.integers(0, 256, (eval_batch, image_size, image_size, 3), dtype=np.uint8))
+    encode = make_encode(make_encoder(arch, conv_impl=conv_impl))
+    ev_args = (encoder_variables, eval_images)
+    return {"finetune_step": (finetune, ft_args), "eval_forward": (encode.lower(*ev_args).compile(), ev_args)}
+
+
+def prepare_impl(arch, conv_impl, batch, image_size, stages, temperature=0.5, finetune_batch=64,
+                 eval_batch=512) -> dict:
     """Compile everything measured for one convolution formulation: ``{"jobs": {name: (fn, args)},
     "flops": {name: FLOPs}, "stages": [(part, input shape)]}``."""
     import jax
@@ -172,7 +284,9 @@ def prepare_impl(arch, conv_impl, batch, image_size, stages, temperature=0.5) ->
         "step_aug": (augmented, step_args),
         "augment_only": (views_fn, (key, images)),
     }
-    flops = {"step_no_aug": _flops(plain)}
+    enc_vars = {"params": state.params["encoder"], "batch_stats": state.batch_stats["encoder"]}
+    jobs.update(_finetune_and_eval_jobs(arch, conv_impl, finetune_batch, eval_batch, image_size, enc_vars))
+    flops = {name: _flops(jobs[name][0]) for name in ("step_no_aug", "finetune_step", "eval_forward")}
     stage_info = []
     if stages:
         views = simclr_views(key, images, augment=False)
@@ -183,11 +297,17 @@ def prepare_impl(arch, conv_impl, batch, image_size, stages, temperature=0.5) ->
     return {"jobs": jobs, "flops": flops, "stages": stage_info}
 
 
-def _assemble(prepared: dict, timed: dict, batch: int) -> dict:
+def _assemble(prepared: dict, timed: dict, batch: int, finetune_batch: int, eval_batch: int) -> dict:
     """The JSON record of one formulation from its compiled jobs and their timings."""
     r = {}
-    for name in ("step_no_aug", "step_aug", "augment_only"):
-        r[name] = {**timed[name], "images_per_s": batch / timed[name]["best_s"]}
+    images = {"step_no_aug": batch, "step_aug": batch, "augment_only": batch, "finetune_step": finetune_batch,
+              "eval_forward": eval_batch}
+    for name, n in images.items():
+        r[name] = {**timed[name], "images_per_s": n / timed[name]["best_s"],
+                   "images_per_s_median": n / timed[name]["median_s"]}
+    for name in ("finetune_step", "eval_forward"):
+        fl = prepared["flops"][name]
+        r[name]["gflops_per_s"] = None if fl is None else fl / timed[name]["best_s"] / 1e9
     r["augment_only"]["fraction_of_aug_step"] = timed["augment_only"]["best_s"] / timed["step_aug"]["best_s"]
     flops = prepared["flops"]["step_no_aug"]
     r["step_gflop"] = None if flops is None else flops / 1e9
@@ -201,6 +321,7 @@ def _assemble(prepared: dict, timed: dict, batch: int) -> dict:
                 "input_shape": list(shape),
                 "fwd_bwd_ms": 1e3 * t["best_s"],
                 "fwd_bwd_median_ms": 1e3 * t["median_s"],
+                "fwd_bwd_cpu_median_ms": 1e3 * t["cpu_median_s"],
                 "gflop": None if fl is None else fl / 1e9,
                 "gflops_per_s": None if fl is None else fl / t["best_s"] / 1e9,
             })
@@ -208,14 +329,33 @@ def _assemble(prepared: dict, timed: dict, batch: int) -> dict:
     return r
 
 
-def run_simclr(args) -> int:
+TORCH_JOBS = ("step_no_aug", "finetune_step", "eval_forward")
+
+
+def _ratios_over_torch(mine: dict, torch_timed: dict) -> dict:
+    """Per job timed on both sides: the clspec / PyTorch speed ratio of every round
+    (``t_torch / t_clspec``, same round), its median and minimum; the same for CPU time."""
+    out = {}
+    for name, t in torch_timed.items():
+        if name not in mine:
+            continue
+        per_round = [tt / tc for tt, tc in zip(t["rounds_s"], mine[name]["rounds_s"])]
+        cpu = [tt / tc for tt, tc in zip(t["rounds_cpu_s"], mine[name]["rounds_cpu_s"])]
+        out[name] = {"median": float(np.median(per_round)), "min": min(per_round), "rounds": per_round,
+                     "cpu_median": float(np.median(cpu)), "cpu_min": min(cpu), "cpu_rounds": cpu}
+    return out
+
+
+def _validate(args) -> list[str]:
+    """Check every argument before work starts; the formulations to time (the first is the fast one)."""
+    from experiments.cifar.conv import resolve_impl
     from experiments.cifar.models import ARCHS
-    from experiments.runs import environment, write_json
 
     if args.arch not in ARCHS:
         raise ValueError(f"--arch must be one of {ARCHS}, got {args.arch!r}")
-    if args.batch < 2:
-        raise ValueError(f"--batch must be >= 2, got {args.batch}")
+    for name in ("batch", "finetune_batch", "eval_batch"):
+        if getattr(args, name) < 2:
+            raise ValueError(f"--{name.replace('_', '-')} must be >= 2, got {getattr(args, name)}")
     if args.steps < 1:
         raise ValueError(f"--steps must be >= 1, got {args.steps}")
     if args.matmul_size < 16:
@@ -227,45 +367,83 @@ def run_simclr(args) -> int:
     check_writable_file(_out_path(args.out), "--out")  # before the benchmark, whose result would be lost
     from experiments.cifar.conv import resolve_impl
 
-    fast_impl = resolve_impl(args.conv_impl)
+    if args.torch_threads < 1:
+        raise ValueError(f"--torch-threads must be >= 1, got {args.torch_threads}")
+    if args.torch_python is not None and not (Path(args.torch_python).is_file()
+                                               and os.access(args.torch_python, os.X_OK)):
+        raise OSError(f"--torch-python must be an executable Python, got {args.torch_python!r}")
+    impls = []
+    for name in args.conv_impl.split(","):
+        impl = resolve_impl(name.strip())
+        if impl not in impls:
+            impls.append(impl)
+    return impls + ([] if "lax" in impls else ["lax"])
+
+
+def run_simclr(args) -> int:
+    from experiments.runs import environment, write_json
+
+    impls = _validate(args)
+    fast_impl = impls[0]
     import jax
 
-    mm = matmul_rate(args.matmul_size, repeats=max(3, args.steps))
-    impls = [fast_impl] if fast_impl == "lax" else [fast_impl, "lax"]
-    prepared = {
-        impl: prepare_impl(args.arch, impl, args.batch, args.image_size, not args.no_stages) for impl in impls
-    }
-    all_jobs = {(impl, name): job for impl in impls for name, job in prepared[impl]["jobs"].items()}
-    timed = _time_interleaved(all_jobs, args.steps)
+    worker = None
+    if args.torch_python is not None:  # started first: a broken torch fails before any compiling
+        worker = TorchWorker(args.torch_python, arch=args.arch, batch=args.batch,
+                             finetune_batch=args.finetune_batch, eval_batch=args.eval_batch,
+                             image_size=args.image_size, stages=not args.no_stages, threads=args.torch_threads)
+    try:
+        mm = matmul_rate(args.matmul_size, repeats=max(3, args.steps))
+        prepared = {
+            impl: prepare_impl(args.arch, impl, args.batch, args.image_size, not args.no_stages,
+                               finetune_batch=args.finetune_batch, eval_batch=args.eval_batch)
+            for impl in impls
+        }
+        all_jobs = {(impl, name): job for impl in impls for name, job in prepared[impl]["jobs"].items()}
+        if worker is not None:
+            all_jobs.update({("torch", name): worker.timer(name) for name in worker.info["jobs"]})
+        timed = _time_interleaved(all_jobs, args.steps)
+    finally:
+        if worker is not None:
+            worker.close()
     results = {}
     for impl in impls:
         mine = {name: t for (i, name), t in timed.items() if i == impl}
-        results[impl] = r = {"conv_impl": impl, **_assemble(prepared[impl], mine, args.batch)}
+        results[impl] = r = {"conv_impl": impl, **_assemble(prepared[impl], mine, args.batch,
+                                                            args.finetune_batch, args.eval_batch)}
         if r["step_gflops_per_s"] is not None:
             r["fraction_of_matmul"] = r["step_gflops_per_s"] / mm["gflops"]
     fast, base = results[fast_impl], results["lax"]
-    ratio = {
-        "step_no_aug": fast["step_no_aug"]["images_per_s"] / base["step_no_aug"]["images_per_s"],
-        "step_aug": fast["step_aug"]["images_per_s"] / base["step_aug"]["images_per_s"],
-    }
+    ratio = {name: fast[name]["images_per_s"] / base[name]["images_per_s"]
+             for name in ("step_no_aug", "step_aug", "finetune_step", "eval_forward")}
     report = {
         "arch": args.arch,
         "batch": args.batch,
         "views_per_step": 2 * args.batch,
+        "finetune_batch": args.finetune_batch,
+        "eval_batch": args.eval_batch,
         "image_size": args.image_size,
         "steps": args.steps,
         "backend": jax.default_backend(),
         "conv_impl": args.conv_impl,
+        "impls": impls,
         "fast_impl": fast_impl,
         "baseline_impl": "lax",
         "flop_count": "XLA cost analysis of the compiled function (cost_analysis()['flops'])",
         "timing": "best (and median) of --steps rounds; every round runs each measured function of "
-                  "every formulation once, interleaved",
+                  "every formulation (and of PyTorch) once, interleaved",
         "matmul": mm,
         "results": results,
         "ratio_fast_over_baseline": ratio,
         "env": environment(),
     }
+    if worker is not None:
+        torch_timed = {name: t for (i, name), t in timed.items() if i == "torch"}
+        report["torch"] = {**worker.info, "threads_env": args.torch_threads, "timed": torch_timed}
+        report["ratio_over_torch"] = {
+            impl: _ratios_over_torch({n: t for (i, n), t in timed.items() if i == impl}, torch_timed)
+            for impl in impls
+        }
     out = _out_path(args.out)
     write_json(out, report)
     _print_report(report)
@@ -281,31 +459,54 @@ def _print_report(rep: dict) -> None:
     mm = rep["matmul"]
     print(
         f"SimCLR step, {rep['arch']}, batch {rep['batch']} ({rep['views_per_step']} views), "
-        f"{rep['image_size']}x{rep['image_size']}, backend {rep['backend']}, best of {rep['steps']}"
+        f"{rep['image_size']}x{rep['image_size']}, backend {rep['backend']}, best of {rep['steps']} "
+        f"interleaved rounds; fine-tuning batch {rep['finetune_batch']}, evaluation batch {rep['eval_batch']}"
     )
     print(f"matmul {mm['n']}^3 float32: {mm['gflops']:.1f} GFLOP/s")
     for impl, r in rep["results"].items():
-        label = f"{impl} (fast)" if impl == rep["fast_impl"] and impl != "lax" else f"{impl} (baseline)"
+        label = f"{impl} (fast)" if impl == rep["fast_impl"] and impl != "lax" else (
+            f"{impl} (baseline)" if impl == "lax" else impl)
         print(
             f"  {label:18s} no aug {r['step_no_aug']['images_per_s']:7.1f} img/s | "
             f"with aug {r['step_aug']['images_per_s']:7.1f} img/s | "
             f"augmentation alone {1e3 * r['augment_only']['best_s']:.0f} ms/step "
             f"({100 * r['augment_only']['fraction_of_aug_step']:.0f}% of the aug step) | "
             f"step {_fmt(r['step_gflop'])} GFLOP at {_fmt(r['step_gflops_per_s'])} GFLOP/s = "
-            f"{_fmt(None if r.get('fraction_of_matmul') is None else 100 * r['fraction_of_matmul'])}% of matmul"
+            f"{_fmt(None if r.get('fraction_of_matmul') is None else 100 * r['fraction_of_matmul'])}% of matmul | "
+            f"fine-tune {r['finetune_step']['images_per_s']:7.1f} img/s | eval {r['eval_forward']['images_per_s']:7.1f} img/s"
         )
     ratio = rep["ratio_fast_over_baseline"]
     print(
         f"  fast / baseline: {ratio['step_no_aug']:.2f}x without augmentation, "
-        f"{ratio['step_aug']:.2f}x with augmentation"
+        f"{ratio['step_aug']:.2f}x with augmentation, {ratio['finetune_step']:.2f}x fine-tuning, "
+        f"{ratio['eval_forward']:.2f}x evaluation"
     )
     impls = list(rep["results"])
+    torch_t = rep.get("torch", {}).get("timed", {})
+    if torch_t:
+        t = rep["torch"]
+        print(f"  PyTorch {t['torch']} eager, {t['threads']} threads (OMP_NUM_THREADS={t['threads_env']}): "
+              + " | ".join(f"{name} {1e3 * torch_t[name]['median_s']:.0f} ms" for name in TORCH_JOBS))
+        print("  clspec / PyTorch speed (t_torch / t_clspec per round; median, min over rounds):")
+        for impl in impls:
+            rt = rep["ratio_over_torch"][impl]
+            print(f"    {impl:10s} " + " | ".join(
+                f"{name} {rt[name]['median']:.2f} (min {rt[name]['min']:.2f}; CPU time {rt[name]['cpu_median']:.2f})"
+                for name in TORCH_JOBS))
     if all("stages" in rep["results"][i] for i in impls):
-        header = "  part        " + "".join(f"| {i + ' ms':>12s} {i + ' GF/s':>14s} " for i in impls)
-        print(header)
+        header = "  part        " + "".join(f"| {c + ' ms':>12s} {c + ' GF/s':>14s} " for c in impls)
+        if torch_t:
+            header += "| " + "torch ms".rjust(12) + " " + "".join(f"{i + '/torch':>14s}" for i in impls)
+        print(header + "   (medians over rounds)")
         for k, row in enumerate(rep["results"][impls[0]]["stages"]):
             line = f"  {row['part']:11s} "
             for i in impls:
                 r = rep["results"][i]["stages"][k]
-                line += f"| {r['fwd_bwd_ms']:12.1f} {_fmt(r['gflops_per_s']):>14s} "
+                gf = None if r["gflop"] is None else r["gflop"] / (r["fwd_bwd_median_ms"] / 1e3)
+                line += f"| {r['fwd_bwd_median_ms']:12.1f} {_fmt(gf):>14s} "
+            name = f"stage:{row['part']}"
+            if torch_t and name in torch_t:
+                line += f"| {1e3 * torch_t[name]['median_s']:12.1f} " + "".join(
+                    f"{rep['ratio_over_torch'][i][name]['median']:8.2f} (CPU {rep['ratio_over_torch'][i][name]['cpu_median']:.2f})"
+                    for i in impls)
             print(line)

@@ -134,7 +134,9 @@ _PRETRAIN = {
         _PAPER_PRETRAIN, preset="gpu15", epochs=60, batch_size=512, lr=1e-3, knn_train=10_000
     ),
     # Sized for 2 CPU cores: ~80 s per epoch at ~50 SimCLR images/s with the hybrid convolution
-    # (clspec bench simclr), so 12 epochs take ~16 min; pretrain + probe stay under 30 min.
+    # (clspec bench simclr), so 12 epochs take ~16 min; pretrain + probe stay under 30 min. On
+    # 2026-12-01, with the 2 cores shared by seven agents (load average ~25), the same run took
+    # 58 min (9-11 images/s per epoch; user 13.6 min, sys 7.1 min).
     "cpu": dataclasses.replace(_PAPER_PRETRAIN, **_SIZES["cpu"], epochs=12, knn_k=20, knn_train=1_000),
     "smoke": dataclasses.replace(_PAPER_PRETRAIN, **_SIZES["smoke"], knn_k=20, knn_train=256),
 }

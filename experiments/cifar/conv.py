@@ -21,6 +21,33 @@ and checkpoints do not depend on the formulation:
   or slightly slower; the hybrid SimCLR step ran 1.21x faster than the lax.conv step.
 * ``"auto"``: ``"hybrid"`` when ``jax.default_backend() == "cpu"``, ``"lax"`` elsewhere (GPU and
   TPU keep XLA's convolutions untouched).
+
+Candidates measured for issue 9 and not kept (their code is in commit 08cad03). One 3x3 stride-1
+convolution, forward + both gradients, 64 views, 5 interleaved rounds in one process, median CPU
+time of both threads in ms (``time.process_time``; the 2 cores were shared with six other agents at
+a load average of 20-30, so wall times were unusable; a throwaway script that jits
+``jax.grad`` of ``sum(conv2d(x, w, 1, impl) * g)`` in (x, w) per shape and formulation):
+
+    shape (HxW, C->O)   lax   shiftdot  im2col  winograd  taps
+    32x32, 16->16       9.3     27.8     47.0     56.7    45.1
+    16x16, 32->32       8.8      6.6     25.1     19.8    25.6
+     8x8,  64->64       4.6      7.5      7.1      9.9     8.7
+
+* ``im2col``: ``concat(k*k windows) @ w.reshape(k*k*C, O)``, one GEMM per pass by autodiff
+  (kernel gradient ``cols^T g``, input gradient ``g w^T`` scattered back): the 9x larger column
+  matrix is written and read in every pass; 2-5x XLA's CPU time.
+* ``winograd``: F(2x2, 3x3) (Lavin & Gray 2016; 2.25x fewer multiplies) with the transforms as
+  sums of strided slices and the 16 products as one batched dot_general, all passes by autodiff:
+  the transforms' memory traffic (16 arrays of a quarter of the input each) and the K = C = 16..64
+  GEMMs cost more than the multiplies saved; 2-6x XLA's CPU time.
+* ``taps``: the k*k window GEMMs summed (:func:`conv_window_sum` as the forward), all passes by
+  autodiff: 2-5x.
+* XLA CPU options: ``--xla_cpu_use_onednn``, ``--xla_cpu_experimental_onednn_custom_call``,
+  ``--xla_cpu_experimental_xnn_graph_fusion_mode=XNN_GRAPH_FUSION_MODE_GREEDY`` and
+  ``--xla_cpu_experimental_ynn_fusion_type=LIBRARY_FUSION_TYPE_INDIVIDUAL_CONVOLUTION`` leave the
+  compiled float32 convolutions as they are (no library call in the HLO; XLA's YNNPACK convolution
+  admits int8 only in jax 0.10.2). BatchNorm + ReLU in the convolution's epilogue: XLA CPU fuses
+  no elementwise consumer into a convolution or dot, so it would need a hand-written kernel.
 """
 
 from __future__ import annotations
