@@ -18,7 +18,7 @@ import dataclasses
 import sys
 from pathlib import Path
 
-from experiments.cifar import configs
+from experiments.cifar import configs, methods, reproduce
 
 
 
@@ -52,7 +52,9 @@ def add_parser(subparsers) -> None:
     tr.add_argument("--eval-train-limit", type=int, help="training points evaluated per epoch")
     tr.add_argument("--no-augment", dest="augment", action="store_false", default=None,
                     help="fine-tune without random crop + flip")
+    methods.add_arguments(tr)
     tr.set_defaults(func=run_train)
+    reproduce.add_parser(sub)
 
 
 def _common(p: argparse.ArgumentParser) -> None:

@@ -87,9 +87,20 @@ class TrainConfig:
     augment: bool = True  # fine-tuning: random crop (pad 4) + horizontal flip; probe: none
     seed: int = 0
     noise_seed: int | None = None  # None: the run's seed
+    # The training method (experiments.cifar.methods) and its hyperparameters (paper, Sec. 5).
+    method: str = "ce"
+    elr_beta: float = 0.7  # ELR temporal ensembling (ELR's CIFAR-100 config: 0.9)
+    elr_lambda: float = 3.0  # ELR regularization weight (ELR's CIFAR-100 config: 7)
+    mixup_alpha: float = 1.0
+    crust_ratio: float = 0.5  # coreset size per class / class size
+    crust_warmup: int = 20  # epochs of plain fine-tuning before the first coreset
+    crust_relabel: float = 0.5  # fraction relabelled with the predictions after the warm-up
 
     def __post_init__(self):
         _check_common(self)
+        from experiments.cifar import methods
+
+        methods.check(self)
         if self.mode not in MODES:
             raise ValueError(f"mode must be one of {MODES}, got {self.mode!r}")
         if not 0.0 <= self.momentum < 1.0:
@@ -169,4 +180,5 @@ def pretrain_dir(preset: str, results: Path | str = "results") -> Path:
 def train_dir(cfg: TrainConfig, results: Path | str = "results") -> Path:
     noise = cfg.noise.replace(":", "")
     init = cfg.init if cfg.init in ("pretrained", "random") else "custom"
-    return Path(results) / "cifar" / f"train-{cfg.preset}-{cfg.mode}-{init}-{noise}-seed{cfg.seed}"
+    method = "" if cfg.method == "ce" else f"{cfg.method}-"
+    return Path(results) / "cifar" / f"train-{cfg.preset}-{cfg.mode}-{method}{init}-{noise}-seed{cfg.seed}"
