@@ -298,8 +298,10 @@ def label_metrics(logits: np.ndarray, clean: np.ndarray, noisy: np.ndarray | Non
     labels, the loss on the mislabelled points and the fraction of them memorized."""
     logits = jnp.asarray(logits, jnp.float32)
     pred = np.asarray(jnp.argmax(logits, axis=1))
+    top5 = np.asarray(jax.lax.top_k(logits, min(5, logits.shape[1]))[1])
     out = {
         "acc_clean": float(np.mean(pred == clean)),
+        "acc_clean_top5": float(np.mean(np.any(top5 == np.asarray(clean)[:, None], axis=1))),
         "loss_clean": float(jnp.mean(cross_entropy(logits, jnp.asarray(clean)))),
     }
     if noisy is not None:
@@ -723,6 +725,7 @@ def train(
             "loss": float(np.mean(epoch_losses)),
             "batch_acc_noisy": float(np.mean(epoch_accs)),
             "test_acc": te["acc_clean"],
+            "test_acc_top5": te["acc_clean_top5"],
             "test_loss": te["loss_clean"],
             "train_acc_clean": tr["acc_clean"],
             "train_acc_noisy": tr["acc_noisy"],
