@@ -18,6 +18,7 @@ from experiments.cifar import configs, methods
 from experiments.cifar import train as loops
 from experiments.cifar.methods import crust, elr, facility, mixup
 from experiments.cifar.noise import make_noisy_labels
+from tests.test_cifar_cli import folder  # noqa: F401  (the generated image folder fixture)
 from tests.test_cifar_train import make_dataset, read_jsonl, same_tree, strip_timing
 
 # The smoke settings of `clspec cifar reproduce --preset smoke` (so the compiled steps are shared).
@@ -256,3 +257,37 @@ def test_kill_and_resume_with_method_state_is_exact(method, tmp_path, data, nois
         assert np.count_nonzero(labels != np.asarray(noisy.labels)) <= 48  # at most the relabelled half
         w = np.asarray(state["method"]["weight"])
         assert np.count_nonzero(w) == expected and w.sum() == pytest.approx(96)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("method", ["elr", "crust"])
+def test_sigkill_then_resume_with_method_state_matches_an_uninterrupted_run(method, tmp_path, folder):  # noqa: F811
+    """A real kill -9 of `clspec cifar train --method M` after its first checkpoint, then --resume:
+    the per-epoch metrics and the final checkpoint (method state included) equal a run that went through."""
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    env = {**os.environ, "CLSPEC_CACHE": str(tmp_path / "cache")}
+    base = [sys.executable, "-m", "experiments.cli", "cifar", "train", "--preset", "smoke", "--data", str(folder),
+            "--init", "random", "--method", method, "--crust-warmup", "1", "--epochs", "4", "--no-progress"]
+    full = subprocess.run(base + ["--out", str(tmp_path / "full")], env=env, capture_output=True, text=True)
+    assert full.returncode == 0, full.stderr
+    killed = tmp_path / "killed"
+    proc = subprocess.Popen(base + ["--out", str(killed)], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    deadline = time.time() + 300
+    while time.time() < deadline and proc.poll() is None:
+        jsonl = killed / "metrics.jsonl"
+        if jsonl.exists() and len(jsonl.read_text().splitlines()) >= 1 and (killed / "checkpoint.msgpack").exists():
+            break
+        time.sleep(0.05)
+    assert proc.poll() is None, "the run finished before it could be killed"
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    assert len(read_jsonl(killed / "metrics.jsonl")) < 4
+    resumed = subprocess.run(base + ["--out", str(killed), "--resume"], env=env, capture_output=True, text=True)
+    assert resumed.returncode == 0, resumed.stderr
+    assert strip_timing(read_jsonl(killed / "metrics.jsonl")) == strip_timing(read_jsonl(tmp_path / "full" / "metrics.jsonl"))
+    assert same_tree(ckpt.load_raw(killed)[0], ckpt.load_raw(tmp_path / "full")[0])

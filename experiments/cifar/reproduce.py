@@ -256,7 +256,9 @@ def load_data(g: Grid, data: str | None):
     train = pre_train
     if g.subset is not None and g.subset < len(pre_train.labels):
         keep = stratified_subset(pre_train.labels, g.subset, seed=0)
-        train = dataclasses.replace(pre_train, images=pre_train.images[keep], labels=pre_train.labels[keep])
+        indices = None if pre_train.indices is None else pre_train.indices[keep]
+        train = dataclasses.replace(pre_train, images=pre_train.images[keep], labels=pre_train.labels[keep],
+                                    indices=indices)
     return pre_train, pre_test, train, test
 
 
