@@ -19,6 +19,7 @@ MODULES = (
     "experiments.checks.head",
     "experiments.checks.encoders",
     "experiments.checks.tables",
+    "experiments.checks.methods_cpu",
 )
 
 PRESETS = ("smoke", "cpu", "large")

@@ -18,7 +18,7 @@ import dataclasses
 import sys
 from pathlib import Path
 
-from experiments.cifar import configs, methods, reproduce
+from experiments.cifar import configs, figures, methods, reproduce
 
 
 
@@ -55,6 +55,7 @@ def add_parser(subparsers) -> None:
     methods.add_arguments(tr)
     tr.set_defaults(func=run_train)
     reproduce.add_parser(sub)
+    figures.add_parser(sub)
 
 
 def _common(p: argparse.ArgumentParser) -> None:

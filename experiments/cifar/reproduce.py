@@ -374,6 +374,41 @@ def write_table(g: Grid, runs, out: Path, num_classes: int) -> dict:
     return table
 
 
+def evidence(g: Grid, table: dict, out: Path, *, command: str, data: str | None) -> dict:
+    """The committed record of a finished grid (``--evidence``): the command, commit, date and
+    machine, the settings, and per run its last- and best-epoch test accuracy and per-epoch curves."""
+    import datetime
+    import os
+    import platform
+
+    from experiments.runs import git_commit
+
+    runs = []
+    for r in table["rows"]:
+        cell = Cell(r["method"], r["init"], r["noise"], None if r["arch"] == g.train.arch else r["arch"])
+        for rec in r["runs"]:
+            run_dir = out / "runs" / f"{cell.name()}-seed{rec['seed']}"
+            epochs = [json.loads(line) for line in (run_dir / "metrics.jsonl").read_text().splitlines()]
+            runs.append({
+                "label": r["label"], "method": r["method"], "init": r["init"], "noise": r["noise"], "arch": r["arch"],
+                "seed": rec["seed"], "last_test_acc": rec["last"], "best_test_acc": rec["best"],
+                "best_epoch": rec["best_epoch"],
+                "curves": {k: [e.get(k) for e in epochs] for k in
+                           ("test_acc", "test_loss", "train_acc_clean", "noisy_points_loss", "points_trained")},
+            })
+    return {
+        "command": command,
+        "commit": os.environ.get("CLSPEC_COMMIT") or git_commit(),
+        "date": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
+        "machine": f"{platform.machine()} {platform.system()}, {os.cpu_count()} CPU cores (shared with other jobs)",
+        "data": str(data or configs.default_data()),
+        "table": g.table, "preset": g.preset, "num_classes": table["num_classes"],
+        "train_images": g.subset, "settings": dataclasses.asdict(g.train),
+        "units": "test accuracy in %; last = last epoch, best = best epoch selected on the test set",
+        "runs": runs,
+    }
+
+
 # ----------------------------------------------------------------------------- dry run
 
 
@@ -455,6 +490,8 @@ def add_parser(sub) -> None:
     p.add_argument("--data", help="dataset (default: ../shared/data/cifar10-jpg.tar.gz; Table 3: an image folder)")
     p.add_argument("--results", default="results", help="results folder (default: results)")
     p.add_argument("--dry-run", action="store_true", help="print the grid and its estimated time, run nothing")
+    p.add_argument("--evidence", help="also write the finished grid's runs to this JSON file (e.g. "
+                   "experiments/evidence/table1_cpu.json)")
     p.add_argument("--no-progress", dest="progress", action="store_false", help="no progress bars")
     p.set_defaults(func=run_reproduce)
 
@@ -473,6 +510,12 @@ def run_reproduce(args) -> int:
         return 0
     table = run_grid(g, seeds=args.seeds, data=args.data, results=args.results, progress=args.progress)
     out = grid_dir(g, args.results)
+    if args.evidence:
+        command = f"clspec cifar reproduce --table {g.table} --preset {g.preset}" + "".join(
+            f" --{flag} {value}" for flag, value in (("seeds", args.seeds), ("methods", args.methods),
+                                                     ("inits", args.inits), ("data", args.data)) if value)
+        write_json(args.evidence, evidence(g, table, out, command=command, data=args.data))
+        print(f"evidence -> {args.evidence}")
     print((out / "table.md").read_text())
     print(f"reproduce done: {len(table['rows'])} cells -> {out / 'table.md'}")
     return 0

@@ -728,6 +728,7 @@ def train(
             "test_acc_top5": te["acc_clean_top5"],
             "test_loss": te["loss_clean"],
             "train_acc_clean": tr["acc_clean"],
+            "train_loss_clean": tr["loss_clean"],
             "train_acc_noisy": tr["acc_noisy"],
             "train_loss_noisy": tr["loss_noisy"],
             "noisy_points_loss": tr["noisy_points_loss"],
