@@ -14,7 +14,7 @@ import optax
 import pytest
 
 from experiments.cifar import checkpoint as ckpt
-from experiments.cifar import configs, methods
+from experiments.cifar import configs
 from experiments.cifar import train as loops
 from experiments.cifar.methods import crust, elr, facility, mixup
 from experiments.cifar.noise import make_noisy_labels
@@ -264,30 +264,17 @@ def test_kill_and_resume_with_method_state_is_exact(method, tmp_path, data, nois
 def test_sigkill_then_resume_with_method_state_matches_an_uninterrupted_run(method, tmp_path, folder):  # noqa: F811
     """A real kill -9 of `clspec cifar train --method M` after its first checkpoint, then --resume:
     the per-epoch metrics and the final checkpoint (method state included) equal a run that went through."""
-    import os
-    import signal
-    import subprocess
-    import sys
-    import time
+    from tests.processes import clspec, kill_after_first_checkpoint
 
-    env = {**os.environ, "CLSPEC_CACHE": str(tmp_path / "cache")}
-    base = [sys.executable, "-m", "experiments.cli", "cifar", "train", "--preset", "smoke", "--data", str(folder),
-            "--init", "random", "--method", method, "--crust-warmup", "1", "--epochs", "4", "--no-progress"]
-    full = subprocess.run(base + ["--out", str(tmp_path / "full")], env=env, capture_output=True, text=True)
+    env = {"CLSPEC_CACHE": str(tmp_path / "cache")}
+    base = ["cifar", "train", "--preset", "smoke", "--data", str(folder), "--init", "random", "--method", method,
+            "--crust-warmup", "1", "--epochs", "4", "--no-progress"]
+    full = clspec(base + ["--out", str(tmp_path / "full")], env)
     assert full.returncode == 0, full.stderr
     killed = tmp_path / "killed"
-    proc = subprocess.Popen(base + ["--out", str(killed)], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    deadline = time.time() + 300
-    while time.time() < deadline and proc.poll() is None:
-        jsonl = killed / "metrics.jsonl"
-        if jsonl.exists() and len(jsonl.read_text().splitlines()) >= 1 and (killed / "checkpoint.msgpack").exists():
-            break
-        time.sleep(0.05)
-    assert proc.poll() is None, "the run finished before it could be killed"
-    proc.send_signal(signal.SIGKILL)
-    proc.wait()
+    kill_after_first_checkpoint(base + ["--out", str(killed)], killed, env)
     assert len(read_jsonl(killed / "metrics.jsonl")) < 4
-    resumed = subprocess.run(base + ["--out", str(killed), "--resume"], env=env, capture_output=True, text=True)
+    resumed = clspec(base + ["--out", str(killed), "--resume"], env)
     assert resumed.returncode == 0, resumed.stderr
     assert strip_timing(read_jsonl(killed / "metrics.jsonl")) == strip_timing(read_jsonl(tmp_path / "full" / "metrics.jsonl"))
     assert same_tree(ckpt.load_raw(killed)[0], ckpt.load_raw(tmp_path / "full")[0])

@@ -9,18 +9,7 @@ import pytest
 
 from experiments.cifar import configs, reproduce
 from experiments.cli import main
-from tests.test_cifar_cli import folder  # noqa: F401  (the generated image folder fixture)
-
-
-@pytest.fixture(autouse=True)
-def _cache(tmp_path, monkeypatch):
-    monkeypatch.setenv("CLSPEC_CACHE", str(tmp_path / "cache"))
-
-
-def run(argv, capsys):
-    code = main(argv)
-    captured = capsys.readouterr()
-    return code, captured.out, captured.err
+from tests.test_cifar_cli import _cache, folder, run  # noqa: F401  (fixtures: a private cache, the image folder)
 
 
 def test_table1_smoke_end_to_end_with_a_resume_after_an_interrupted_grid(tmp_path, folder, capsys):  # noqa: F811

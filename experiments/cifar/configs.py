@@ -9,6 +9,8 @@ Defaults are the paper's settings (Section 5 / App. D, see ``shared/PAPER.md`` 4
   batch 128, NT-Xent temperature 0.5 [INFERRED from spijkervet/SimCLR], projection to 64;
 * training on noisy labels: SGD lr 5e-3, weight decay 1e-3, batch 64, cross-entropy,
   about 120 epochs (Fig. 3). Momentum is not stated; 0.9 [INFERRED, as in Crust's code].
+* robust methods (``method``, :mod:`experiments.cifar.methods`): ELR beta 0.7, lambda 3; Mixup
+  alpha 1; Crust coreset ratio 0.5 after ~20 epochs of fine-tuning and relabelling half the points.
 
 Presets:
 

@@ -31,7 +31,6 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import math
 import sys
 import time
 from pathlib import Path
@@ -152,9 +151,11 @@ def grid(table: int, preset: str) -> Grid:
         train = dataclasses.replace(train, epochs=2, crust_warmup=1)
         noises, seeds = ("sym:0.8",), 1
     elif preset == "cpu":
-        # Measured on the shared 2-core machine (clspec cifar reproduce --dry-run): ~22 training
-        # images/s for ResNet-32 fine-tuning, ~120 evaluation images/s, so 1,000 images x 4 epochs
-        # with 1,000 test and 500 training points evaluated is ~4 min a run, 16 runs ~65 min.
+        # Sized from the rate measured on the shared 2-core machine before the runs (clspec cifar
+        # reproduce --dry-run: 17-22 training images/s for ResNet-32 fine-tuning, 120-250 evaluation
+        # images/s): 1,000 images x 4 epochs with 1,000 test and 500 training points evaluated is
+        # ~4.3 min a run, 16 runs ~65 min. Under the load of the session that ran it (load average
+        # 9-14 on 2 cores) a run took 6-15 min instead.
         train = dataclasses.replace(train, mode="finetune", epochs=4, test_limit=1_000, eval_train_limit=500,
                                     crust_warmup=2)
         noises, seeds, subset = ("sym:0.8",), 2, 1_000
@@ -218,10 +219,6 @@ def run_status(run_dir: Path, epochs: int) -> str:
     return "resume" if (run_dir / "checkpoint.msgpack").exists() else "new"
 
 
-def _pretrain_status(path: Path, epochs: int) -> str:
-    return run_status(path, epochs)
-
-
 def ensure_pretrained(g: Grid, arch: str, results, pre_train, pre_test, progress: bool) -> Path:
     """The preset's pre-training run of ``arch``, run or resumed here unless it is finished. A
     folder that is a link (a shared checkpoint) is only read: unfinished, it is an error."""
@@ -229,7 +226,7 @@ def ensure_pretrained(g: Grid, arch: str, results, pre_train, pre_test, progress
 
     pcfg = g.pretrain_config(arch)
     path = pretrain_path(g, arch, results)
-    status = _pretrain_status(path, pcfg.epochs)
+    status = run_status(path, pcfg.epochs)
     if status != "done":
         if path.is_symlink():
             raise ValueError(f"pre-training {path} (a link to {path.resolve()}) is not finished ({pcfg.epochs} "
@@ -343,7 +340,7 @@ def collect(g: Grid, runs: list[tuple[Cell, int]], out: Path, num_classes: int) 
 
 
 def markdown(g: Grid, rows: list[dict], num_classes: int) -> str:
-    head = (f"# Table {g.table}, preset {g.preset} (CIFAR-{num_classes} or folder with {num_classes} classes)\n\n"
+    head = (f"# Table {g.table}, preset {g.preset} ({num_classes} classes)\n\n"
             f"Test accuracy (%), mean ± std over n seeds. *last*: the last epoch ({g.train.epochs}); *best*: the "
             f"best epoch **selected on the test set** (as the paper's tables are). The paper's numbers come from "
             f"its full-scale runs; at other presets the difference measures the scale, not a reproduction.\n\n")
@@ -462,7 +459,7 @@ def dry_run(g: Grid, *, seeds: int | None, results: Path | str, n_train: int, n_
     total = 0.0
     for arch in sorted({g.train_config(c, 0).arch for c, _ in g.runs(seeds) if c.init == "pretrained"}):
         pcfg = g.pretrain_config(arch)
-        status = _pretrain_status(pretrain_path(g, arch, results), pcfg.epochs)
+        status = run_status(pretrain_path(g, arch, results), pcfg.epochs)
         # A SimCLR step runs 2 views per image: about half the fine-tuning rate (an estimate).
         est = 0.0 if status == "done" else pcfg.epochs * (pcfg.train_limit or n_train) * 2 / rates["train_images_per_s"]
         total += est

@@ -16,6 +16,12 @@ evaluation mode on the training points, against the true and the noisy labels);
 Fig. 2d), ``noisy_points_memorized`` (the fraction of them predicted as their noisy
 label), ``clean_points_loss``; and ``loss``, the mean training loss of the epoch.
 Pre-training reports the mean NT-Xent loss and a k-NN monitor accuracy.
+
+The loss of training on noisy labels is the run's :class:`experiments.cifar.methods.Method`
+(``cfg.method``: cross-entropy, ELR, Mixup, Crust). Its state is ``TrainState.method_state``,
+checkpointed with the rest; its ``epoch_start`` hook may pick the points an epoch visits
+(``points_trained`` in the row), from the state only, so resume stays exact. Rows also give
+``test_acc_top5`` and ``train_loss_clean``.
 """
 
 from __future__ import annotations
