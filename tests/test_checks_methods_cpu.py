@@ -38,6 +38,8 @@ def test_rows_pass_when_cl_init_is_better_and_report_mean_std_n():
     assert rows["C104"].measured == pytest.approx(30.0 - 22.0)  # against the best non-CL method (ELR)
     assert "31.0 ± 0.7 (n=2)" in rows["C101"].note and "CPU-scale, JPEG CIFAR-10" in rows["C101"].setting
     assert "best epoch (selected on test)" in rows["C101"].note
+    # per cell std 0.707 over 2 seeds: se of the difference = sqrt(0.5 / 2 * 2) = 0.707
+    assert "standard error of the difference 0.7 (difference / se = +12.7)" in rows["C101"].note
 
 
 @pytest.mark.parametrize("cid, method", methods_cpu.PAIRS)

@@ -54,6 +54,16 @@ def test_table1_smoke_end_to_end_with_a_resume_after_an_interrupted_grid(tmp_pat
     code, _, err = run(["cifar", "reproduce", "--table", "1", "--preset", "smoke", "--data", str(folder),
                         "--results", str(results), "--no-progress"], capsys)
     assert code == 0 and err.count(": done") == 8 and "pre-training" not in err
+    # --collect runs nothing: the same table (and the evidence file) from the finished runs.
+    evidence = tmp_path / "evidence.json"
+    code, _, err = run(["cifar", "reproduce", "--table", "1", "--preset", "smoke", "--results", str(results),
+                        "--collect", "--evidence", str(evidence)], capsys)
+    assert code == 0 and "seed 0" not in err, err
+    assert json.loads((out / "table.json").read_text())["rows"] == table["rows"]
+    ev = json.loads(evidence.read_text())
+    assert len(ev["runs"]) == 8 and {"command", "commit", "date", "machine", "settings"} <= set(ev)
+    elr_ev = next(r for r in ev["runs"] if r["label"] == "ELR")
+    assert elr_ev["last_test_acc"] == rows["ELR"]["last"]["mean"] and len(elr_ev["curves"]["test_acc"]) == 2
 
 
 def test_table3_on_a_generated_image_folder(tmp_path, folder, capsys):  # noqa: F811

@@ -85,8 +85,12 @@ def compare(claim: Claim, evidence: dict, better: tuple[str, str], worse: list[t
     diff = _stats(hi)[0] - _stats(lo)[0]
     best_diff = np.mean(cell_values(evidence, *better, key="best_test_acc")) - np.mean(
         cell_values(evidence, wm, wi, key="best_test_acc"))
+    (_, s_hi, n_hi), (_, s_lo, n_lo) = _stats(hi), _stats(lo)
+    se = math.sqrt(s_hi**2 / n_hi + s_lo**2 / n_lo) if min(n_hi, n_lo) > 1 else math.nan
+    resolved = "n/a (n=1)" if math.isnan(se) else f"{se:.1f} (difference / se = {diff / se:+.1f})" if se > 0 else "0"
     return row(claim, diff, 0.0, GE, setting=_setting(evidence),
                note=f"test acc % (last epoch): {better[0]}/{better[1]} {_pm(hi)} vs {wm}/{wi} {_pm(lo)}; "
+                    f"standard error of the difference {resolved}; "
                     f"best epoch (selected on test): difference {best_diff:+.1f}")
 
 

@@ -361,6 +361,16 @@ def markdown(g: Grid, rows: list[dict], num_classes: int) -> str:
     return head + "\n".join(lines) + "\n"
 
 
+def _num_classes(out: Path, g: Grid, seeds: int | None) -> int:
+    """The number of classes of a grid's finished runs (from their noisy labels' transition matrix)."""
+    for cell, seed in g.runs(seeds):
+        path = out / "runs" / f"{cell.name()}-seed{seed}" / "noisy_labels.npz"
+        if path.exists():
+            with np.load(path) as z:
+                return int(z["transition"].shape[0])
+    raise FileNotFoundError(f"--collect: no finished runs under {out / 'runs'}")
+
+
 def write_table(g: Grid, runs, out: Path, num_classes: int) -> dict:
     rows = collect(g, runs, out, num_classes)
     table = {"table": g.table, "preset": g.preset, "num_classes": num_classes, "epochs": g.train.epochs,
@@ -487,6 +497,8 @@ def add_parser(sub) -> None:
     p.add_argument("--data", help="dataset (default: ../shared/data/cifar10-jpg.tar.gz; Table 3: an image folder)")
     p.add_argument("--results", default="results", help="results folder (default: results)")
     p.add_argument("--dry-run", action="store_true", help="print the grid and its estimated time, run nothing")
+    p.add_argument("--collect", action="store_true",
+                   help="run nothing: write the table (and --evidence) from the runs finished so far")
     p.add_argument("--evidence", help="also write the finished grid's runs to this JSON file (e.g. "
                    "experiments/evidence/table1_cpu.json)")
     p.add_argument("--no-progress", dest="progress", action="store_false", help="no progress bars")
@@ -505,8 +517,11 @@ def run_reproduce(args) -> int:
         n_train = g.subset or g.train.train_limit or 50_000
         print(dry_run(g, seeds=args.seeds, results=args.results, n_train=n_train, n_test=g.train.test_limit or 10_000))
         return 0
-    table = run_grid(g, seeds=args.seeds, data=args.data, results=args.results, progress=args.progress)
     out = grid_dir(g, args.results)
+    if args.collect:
+        table = write_table(g, g.runs(args.seeds), out, num_classes=_num_classes(out, g, args.seeds))
+    else:
+        table = run_grid(g, seeds=args.seeds, data=args.data, results=args.results, progress=args.progress)
     if args.evidence:
         command = f"clspec cifar reproduce --table {g.table} --preset {g.preset}" + "".join(
             f" --{flag} {value}" for flag, value in (("seeds", args.seeds), ("methods", args.methods),
