@@ -30,6 +30,7 @@ MODULES = (
     "experiments.checks.tables",
     "experiments.checks.spectrum_real",
     "experiments.checks.jacobian",
+    "experiments.checks.methods_cpu",
 )
 
 PRESETS = ("smoke", "cpu", "large")

@@ -5,5 +5,7 @@ CIFAR-10N/100N label files; ``noise`` makes seeded noisy labels with their trans
 hash; ``safe_pickle`` is the restricted unpickler that every pickled input goes through.
 ``models``, ``augment`` and ``steps`` are the networks, SimCLR's augmentations and the SimCLR step;
 ``train`` holds the training loops, ``configs`` the presets, ``checkpoint`` the atomic checkpoints,
-``parallel`` the data-parallel mesh and ``cli`` the ``clspec cifar`` commands.
+``parallel`` the data-parallel mesh and ``cli`` the ``clspec cifar`` commands. ``methods`` holds the
+training methods on noisy labels (cross-entropy, ELR, Mixup, Crust) behind one seam; ``reproduce``
+the paper's Tables 1-3 as resumable grids of runs; ``figures`` Fig. 1, 2c-d and 3 from saved runs.
 """

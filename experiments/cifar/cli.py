@@ -19,7 +19,7 @@ import sys
 from pathlib import Path
 
 from experiments import argtypes, runs
-from experiments.cifar import configs
+from experiments.cifar import configs, figures, methods, reproduce
 
 # What each preset costs on the shared machine (2 CPU cores) and on one H200. cpu: measured
 # (~58 SimCLR images/s, /work/ckpt/pretrain-cpu.log; ~2 min per fine-tuning epoch on 4,000 images);
@@ -100,7 +100,10 @@ def add_parser(subparsers) -> None:
                     help=f"training points evaluated per epoch, >= 1 (default per preset: {_by_preset('train', 'eval_train_limit')}; None: all)")
     tr.add_argument("--no-augment", dest="augment", action="store_false", default=None,
                     help="fine-tune without random crop + flip (default: augment)")
+    methods.add_arguments(tr)
     tr.set_defaults(func=run_train)
+    reproduce.add_parser(sub)
+    figures.add_parser(sub)
 
 
 def _common(p: argparse.ArgumentParser, job: str) -> None:

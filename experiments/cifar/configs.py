@@ -9,6 +9,8 @@ Defaults are the paper's settings (Section 5 / App. D, see ``shared/PAPER.md`` 4
   batch 128, NT-Xent temperature 0.5 [INFERRED from spijkervet/SimCLR], projection to 64;
 * training on noisy labels: SGD lr 5e-3, weight decay 1e-3, batch 64, cross-entropy,
   about 120 epochs (Fig. 3). Momentum is not stated; 0.9 [INFERRED, as in Crust's code].
+* robust methods (``method``, :mod:`experiments.cifar.methods`): ELR beta 0.7, lambda 3; Mixup
+  alpha 1; Crust coreset ratio 0.5 after ~20 epochs of fine-tuning and relabelling half the points.
 
 Presets:
 
@@ -87,9 +89,20 @@ class TrainConfig:
     augment: bool = True  # fine-tuning: random crop (pad 4) + horizontal flip; probe: none
     seed: int = 0
     noise_seed: int | None = None  # None: the run's seed
+    # The training method (experiments.cifar.methods) and its hyperparameters (paper, Sec. 5).
+    method: str = "ce"
+    elr_beta: float = 0.7  # ELR temporal ensembling (ELR's CIFAR-100 config: 0.9)
+    elr_lambda: float = 3.0  # ELR regularization weight (ELR's CIFAR-100 config: 7)
+    mixup_alpha: float = 1.0
+    crust_ratio: float = 0.5  # coreset size per class / class size
+    crust_warmup: int = 20  # epochs of plain fine-tuning before the first coreset
+    crust_relabel: float = 0.5  # fraction relabelled with the predictions after the warm-up
 
     def __post_init__(self):
         _check_common(self)
+        from experiments.cifar import methods
+
+        methods.check(self)
         if self.mode not in MODES:
             raise ValueError(f"mode must be one of {MODES}, got {self.mode!r}")
         if not 0.0 <= self.momentum < 1.0:
@@ -172,4 +185,5 @@ def pretrain_dir(preset: str, results: Path | str | None = None) -> Path:
 def train_dir(cfg: TrainConfig, results: Path | str | None = None) -> Path:
     noise = cfg.noise.replace(":", "")
     init = cfg.init if cfg.init in ("pretrained", "random") else "custom"
-    return Path(results or results_dir()) / "cifar" / f"train-{cfg.preset}-{cfg.mode}-{init}-{noise}-seed{cfg.seed}"
+    method = "" if cfg.method == "ce" else f"{cfg.method}-"
+    return Path(results or results_dir()) / "cifar" / f"train-{cfg.preset}-{cfg.mode}-{method}{init}-{noise}-seed{cfg.seed}"

@@ -7,6 +7,7 @@
   snap-stanford/crust ``models/resnet_cifar.py``.
 * ``resnet18``: the CIFAR variant of ResNet-18 (3x3 stem, no max-pool), stages of 2 blocks with
   64/128/256/512 channels and 1x1 convolution + BatchNorm shortcuts (option B): 11.2M parameters.
+* ``resnet34``: the same with 3/4/6/3 blocks: 21.3M parameters, 46x ResNet-32's (the paper's Table 2).
 * ``tiny``: a stem and one stride-2 block with 8/16 channels, for fast tests.
 
 BatchNorm follows PyTorch's defaults (momentum 0.1, i.e. flax ``momentum=0.9``, eps 1e-5);
@@ -24,12 +25,13 @@ import jax.numpy as jnp
 
 from experiments.cifar.conv import conv2d, resolve_impl
 
-ARCHS = ("resnet32", "resnet18", "tiny")
+ARCHS = ("resnet32", "resnet18", "resnet34", "tiny")
 
 # (channels, blocks, stride of the first block) per stage, the stem width and the shortcut kind.
 _SPECS = {
     "resnet32": dict(stem=16, stages=((16, 5, 1), (32, 5, 2), (64, 5, 2)), shortcut="A"),
     "resnet18": dict(stem=64, stages=((64, 2, 1), (128, 2, 2), (256, 2, 2), (512, 2, 2)), shortcut="B"),
+    "resnet34": dict(stem=64, stages=((64, 3, 1), (128, 4, 2), (256, 6, 2), (512, 3, 2)), shortcut="B"),
     "tiny": dict(stem=8, stages=((16, 1, 2),), shortcut="A"),
 }
 

@@ -21,13 +21,15 @@ from theory.losses import nt_xent
 
 
 class TrainState(flax.struct.PyTreeNode):
-    """Everything a training step updates: step counter, parameters, BatchNorm statistics and
-    optimizer state."""
+    """Everything a training step updates: step counter, parameters, BatchNorm statistics,
+    optimizer state, and the training method's own state (``method_state``: e.g. ELR's targets,
+    see :mod:`experiments.cifar.methods`; None where no method is involved, as in pre-training)."""
 
     step: jax.Array
     params: Any
     batch_stats: Any
     opt_state: Any
+    method_state: Any = None
 
 
 def simclr_optimizer(learning_rate: float = 3e-4, weight_decay: float = 1e-6) -> optax.GradientTransformation:

@@ -16,6 +16,12 @@ evaluation mode on the training points, against the true and the noisy labels);
 Fig. 2d), ``noisy_points_memorized`` (the fraction of them predicted as their noisy
 label), ``clean_points_loss``; and ``loss``, the mean training loss of the epoch.
 Pre-training reports the mean NT-Xent loss and a k-NN monitor accuracy.
+
+The loss of training on noisy labels is the run's :class:`experiments.cifar.methods.Method`
+(``cfg.method``: cross-entropy, ELR, Mixup, Crust). Its state is ``TrainState.method_state``,
+checkpointed with the rest; its ``epoch_start`` hook may pick the points an epoch visits
+(``points_trained`` in the row), from the state only, so resume stays exact. Rows also give
+``test_acc_top5`` and ``train_loss_clean``.
 """
 
 from __future__ import annotations
@@ -36,7 +42,9 @@ from tqdm.auto import tqdm
 
 from experiments.cifar import checkpoint as ckpt
 from experiments.cifar.augment import normalize
+from experiments.cifar import methods
 from experiments.cifar.configs import PretrainConfig, TrainConfig
+from experiments.cifar.methods import EpochView, Method, cross_entropy
 from experiments.cifar.models import Classifier, ProjectionHead, SimCLRModel, make_encoder
 from experiments.cifar.parallel import DataParallel, data_parallel
 from experiments.cifar.steps import TrainState, create_state, make_simclr_step, simclr_optimizer
@@ -102,34 +110,41 @@ def crop_flip(key: jax.Array, images: jax.Array, pad: int = 4) -> jax.Array:
     return jax.vmap(one)(jax.random.split(key, b), padded)
 
 
-def cross_entropy(logits: jax.Array, labels: jax.Array) -> jax.Array:
-    """Per-example cross-entropy of integer labels, in float32."""
-    return optax.softmax_cross_entropy_with_integer_labels(logits.astype(jnp.float32), labels)
+def _method_key(key: jax.Array) -> jax.Array:
+    """The method's key of a step (``prepare``), apart from the augmentation's ``key``."""
+    return jax.random.fold_in(key, 1)
 
 
-def make_finetune_step(model: Classifier, tx: optax.GradientTransformation, *, augment: bool):
-    """One SGD step of end-to-end training on ``(images_uint8, labels)``: cross-entropy, BatchNorm
-    in training mode. ``step(state, images, labels, key) -> (state, {"loss", "acc"})``."""
+def make_finetune_step(model: Classifier, tx: optax.GradientTransformation, *, augment: bool,
+                       method: Method | None = None):
+    """One SGD step of end-to-end training on ``(images_uint8, labels)``: the method's loss
+    (default cross-entropy) on its prepared inputs, BatchNorm in training mode.
+    ``step(state, images, labels, key, indices=None) -> (state, {"loss", "acc"})``; ``indices``
+    are the batch's positions in the training set (the method state's rows; default 0..B-1)."""
+    method = method or methods.MODULES["ce"].make()
 
-    def loss_fn(params, batch_stats, x, labels):
+    def loss_fn(params, batch_stats, x, labels, indices, method_state, aux):
         logits, updates = model.apply(
             {"params": params, "batch_stats": batch_stats}, x, train=True, mutable=["batch_stats"]
         )
-        loss = jnp.mean(cross_entropy(logits, labels))
-        return loss, (logits, updates["batch_stats"])
+        loss, method_state = method.loss(method_state, logits, labels, indices, aux)
+        return loss, (logits, updates["batch_stats"], jax.lax.stop_gradient(method_state))
 
     @jax.jit
-    def step(state: TrainState, images, labels, key):
+    def step(state: TrainState, images, labels, key, indices=None):
+        if indices is None:
+            indices = jnp.arange(images.shape[0])
         if augment:
             images = crop_flip(key, images)
-        x = normalize(images)
-        (loss, (logits, batch_stats)), grads = jax.value_and_grad(loss_fn, has_aux=True)(
-            state.params, state.batch_stats, x, labels
+        x, aux = method.prepare(_method_key(key), normalize(images), labels, indices, state.method_state)
+        (loss, (logits, batch_stats, method_state)), grads = jax.value_and_grad(loss_fn, has_aux=True)(
+            state.params, state.batch_stats, x, labels, indices, state.method_state, aux
         )
         updates, opt_state = tx.update(grads, state.opt_state, state.params)
         params = optax.apply_updates(state.params, updates)
         acc = jnp.mean((jnp.argmax(logits, axis=-1) == labels).astype(jnp.float32))
-        new = TrainState(step=state.step + 1, params=params, batch_stats=batch_stats, opt_state=opt_state)
+        new = TrainState(step=state.step + 1, params=params, batch_stats=batch_stats, opt_state=opt_state,
+                         method_state=method_state)
         return new, {"loss": loss, "acc": acc}
 
     return step
@@ -140,26 +155,36 @@ def linear_logits(params: dict, features: jax.Array) -> jax.Array:
     return features.astype(jnp.float32) @ params["kernel"] + params["bias"]
 
 
-def make_probe_step(tx: optax.GradientTransformation):
+def make_probe_step(tx: optax.GradientTransformation, method: Method | None = None):
     """One SGD step of the linear probe on precomputed features of the frozen encoder.
 
     ``state`` is the whole classifier's state, but only ``params["linear"]`` enters the
     gradient and the optimizer (``state.opt_state`` is the linear layer's); the encoder's
-    parameters and BatchNorm statistics pass through untouched.
-    ``step(state, features, labels) -> (state, {"loss", "acc"})``."""
+    parameters and BatchNorm statistics pass through untouched. The method (default
+    cross-entropy) prepares the features (Mixup mixes them) and gives the loss.
+    ``step(state, features, labels, key=None, indices=None) -> (state, {"loss", "acc"})``."""
+    method = method or methods.MODULES["ce"].make()
 
-    def loss_fn(linear, features, labels):
+    def loss_fn(linear, features, labels, indices, method_state, aux):
         logits = linear_logits(linear, features)
-        return jnp.mean(cross_entropy(logits, labels)), logits
+        loss, method_state = method.loss(method_state, logits, labels, indices, aux)
+        return loss, (logits, jax.lax.stop_gradient(method_state))
 
     @jax.jit
-    def step(state: TrainState, features, labels):
+    def step(state: TrainState, features, labels, key=None, indices=None):
+        if indices is None:
+            indices = jnp.arange(features.shape[0])
+        key = jax.random.PRNGKey(0) if key is None else key
+        x, aux = method.prepare(_method_key(key), features, labels, indices, state.method_state)
         linear = state.params["linear"]
-        (loss, logits), grads = jax.value_and_grad(loss_fn, has_aux=True)(linear, features, labels)
+        (loss, (logits, method_state)), grads = jax.value_and_grad(loss_fn, has_aux=True)(
+            linear, x, labels, indices, state.method_state, aux
+        )
         updates, opt_state = tx.update(grads, state.opt_state, linear)
         params = {**state.params, "linear": optax.apply_updates(linear, updates)}
         acc = jnp.mean((jnp.argmax(logits, axis=-1) == labels).astype(jnp.float32))
-        new = TrainState(step=state.step + 1, params=params, batch_stats=state.batch_stats, opt_state=opt_state)
+        new = TrainState(step=state.step + 1, params=params, batch_stats=state.batch_stats, opt_state=opt_state,
+                         method_state=method_state)
         return new, {"loss": loss, "acc": acc}
 
     return step
@@ -177,16 +202,19 @@ def _simclr_step(arch: str, projection_dim: int, lr: float, weight_decay: float,
 
 
 @functools.lru_cache(maxsize=None)
-def _finetune_step(arch: str, num_classes: int, lr: float, weight_decay: float, momentum: float, augment: bool):
+def _finetune_step(arch: str, num_classes: int, lr: float, weight_decay: float, momentum: float, augment: bool,
+                   method: tuple = ("ce", ())):
     cfg = TrainConfig(lr=lr, weight_decay=weight_decay, momentum=momentum)
     model, tx = classifier(arch, num_classes), train_optimizer(cfg)
-    return model, tx, make_finetune_step(model, tx, augment=augment)
+    return model, tx, make_finetune_step(model, tx, augment=augment, method=methods.from_key(method))
 
 
 @functools.lru_cache(maxsize=None)
-def _probe_step(lr: float, weight_decay: float, momentum: float):
+def _probe_step(lr: float, weight_decay: float, momentum: float, method: tuple = ("ce", ())):
     tx = train_optimizer(TrainConfig(lr=lr, weight_decay=weight_decay, momentum=momentum))
-    return tx, make_probe_step(tx)
+    return tx, make_probe_step(tx, methods.from_key(method))
+
+
 
 
 @functools.lru_cache(maxsize=None)
@@ -278,8 +306,10 @@ def label_metrics(logits: np.ndarray, clean: np.ndarray, noisy: np.ndarray | Non
     labels, the loss on the mislabelled points and the fraction of them memorized."""
     logits = jnp.asarray(logits, jnp.float32)
     pred = np.asarray(jnp.argmax(logits, axis=1))
+    top5 = np.asarray(jax.lax.top_k(logits, min(5, logits.shape[1]))[1])
     out = {
         "acc_clean": float(np.mean(pred == clean)),
+        "acc_clean_top5": float(np.mean(np.any(top5 == np.asarray(clean)[:, None], axis=1))),
         "loss_clean": float(jnp.mean(cross_entropy(logits, jnp.asarray(clean)))),
     }
     if noisy is not None:
@@ -303,17 +333,21 @@ def _finite_tree(tree) -> bool:
 
 
 def _state_tree(state: TrainState) -> dict:
-    return {
+    tree = {
         "step": state.step,
         "params": state.params,
         "batch_stats": state.batch_stats,
         "opt_state": state.opt_state,
     }
+    if state.method_state is not None:  # training on noisy labels: the method's state is checkpointed too
+        tree["method"] = state.method_state
+    return tree
 
 
 def _from_tree(tree: dict) -> TrainState:
     return TrainState(
-        step=tree["step"], params=tree["params"], batch_stats=tree["batch_stats"], opt_state=tree["opt_state"]
+        step=tree["step"], params=tree["params"], batch_stats=tree["batch_stats"], opt_state=tree["opt_state"],
+        method_state=tree.get("method"),
     )
 
 
@@ -544,10 +578,15 @@ def _fmt(x) -> str:
     return "n/a" if x is None else f"{x:.4f}"
 
 
-def _shuffled_batches(seed: int, epoch: int, n: int, batch_size: int, dp: DataParallel):
-    order = epoch_order(seed, epoch, n)
+def _shuffled_batches(seed: int, epoch: int, n: int, batch_size: int, dp: DataParallel,
+                      subset: np.ndarray | None = None):
+    """Batches of epoch ``epoch``: all n points, or the points ``subset`` (a method's selection),
+    in the order ``epoch_order(seed, epoch, len)``."""
+    order = epoch_order(seed, epoch, n if subset is None else len(subset))
+    if subset is not None:
+        order = np.asarray(subset)[order]
     local = dp.local_slice(batch_size)
-    for s in range(n // batch_size):
+    for s in range(len(order) // batch_size):
         yield s, order[s * batch_size : (s + 1) * batch_size][local]
 
 
@@ -703,8 +742,10 @@ def train(
     test_images, test_labels = np.asarray(test_set.images), np.asarray(test_set.labels)
     n_eval = n if cfg.eval_train_limit is None else min(cfg.eval_train_limit, n)
 
+    method_key = methods.method_key(cfg)
+    method = methods.from_key(method_key)
     model, tx, finetune_step = _finetune_step(
-        cfg.arch, num_classes, cfg.lr, cfg.weight_decay, cfg.momentum, cfg.augment
+        cfg.arch, num_classes, cfg.lr, cfg.weight_decay, cfg.momentum, cfg.augment, method_key
     )
     state = create_state(model, tx, jax.random.PRNGKey(cfg.seed), images.shape[1:])
     init_meta: dict = {"init": "random"}
@@ -716,24 +757,25 @@ def train(
         batch_stats = {**state.batch_stats, "encoder": enc["batch_stats"]}
         state = TrainState(step=state.step, params=params, batch_stats=batch_stats, opt_state=tx.init(params))
         init_meta = {"init": str(init), "init_epochs": pre_meta.get("epoch")}
-    extra = {"mode": cfg.mode, "noisy_labels_sha256": noisy.sha256, **init_meta}
+    state = state.replace(method_state=method.init(labels, num_classes))
+    extra = {"mode": cfg.mode, "method": cfg.method, "noisy_labels_sha256": noisy.sha256, **init_meta}
     loop = _Loop("train", cfg, out, resume=resume, progress=progress, extra_meta=extra, data=train_set.identity)
 
     encode = _encode(cfg.arch)
     if cfg.mode == "probe":
         # Only the last layer trains (its optimizer state alone); the encoder enters through features.
-        state = TrainState(
-            step=state.step, params=state.params, batch_stats=state.batch_stats,
-            opt_state=tx.init(state.params["linear"]),
-        )
+        state = state.replace(opt_state=tx.init(state.params["linear"]))
         state = _from_tree(loop.begin(_state_tree(state)))
         encoder_vars = {"params": state.params["encoder"], "batch_stats": state.batch_stats["encoder"]}
         frozen_ref = jax.device_get(encoder_vars)  # checked against the final state below
         f_train = features(encode, encoder_vars, images, dp)
         f_test = features(encode, encoder_vars, test_images, dp)
         state = dp.replicate(state)
-        _, step_fn = _probe_step(cfg.lr, cfg.weight_decay, cfg.momentum)
+        _, step_fn = _probe_step(cfg.lr, cfg.weight_decay, cfg.momentum, method_key)
         inputs = f_train
+
+        def train_outputs(st):
+            return f_train, np.asarray(linear_logits(jax.device_get(st.params["linear"]), jnp.asarray(f_train)))
 
         def evaluate(st):
             w = jax.device_get(st.params["linear"])
@@ -742,7 +784,7 @@ def train(
             return logits_test, logits_train
 
         def run_step(st, idx, key):
-            return step_fn(st, dp.shard(inputs[idx]), dp.shard(labels[idx]))
+            return step_fn(st, dp.shard(inputs[idx]), dp.shard(labels[idx]), key, dp.shard(idx))
     else:
         state = _from_tree(loop.begin(_state_tree(state)))
         state = dp.replicate(state)
@@ -755,22 +797,42 @@ def train(
             logits_train = _batched(lambda x: predict(variables, x), dp, (images[:n_eval],))
             return logits_test, logits_train
 
+        def train_outputs(st):
+            variables = {"params": st.params["encoder"], "batch_stats": st.batch_stats["encoder"]}
+            h = features(encode, variables, images, dp)
+            return h, np.asarray(linear_logits(jax.device_get(st.params["linear"]), jnp.asarray(h)))
+
         def run_step(st, idx, key):
-            return step_fn(st, dp.shard(images[idx]), dp.shard(labels[idx]), key)
+            return step_fn(st, dp.shard(images[idx]), dp.shard(labels[idx]), key, dp.shard(idx))
 
     if not resume and _is_writer():
         from experiments.cifar.noise import save_noisy_labels
 
         save_noisy_labels(out / "noisy_labels.npz", noisy)
 
-    steps = n // cfg.batch_size
     wall = time.perf_counter()
     last = cfg.epochs if stop_after_epochs is None else min(cfg.epochs, stop_after_epochs)
     for epoch in range(loop.start_epoch, last):
         t0 = time.perf_counter()
+        subset = None
+        if method.epoch_start is not None:  # e.g. Crust's coreset; a function of the state, so resume is exact
+            view = EpochView(
+                seed=cfg.seed, labels=labels, num_classes=num_classes,
+                outputs=functools.partial(train_outputs, state),
+                kernel=lambda st=state: np.asarray(jax.device_get(st.params["linear"]["kernel"])),
+            )
+            method_state, subset = method.epoch_start(epoch, jax.device_get(state.method_state), view)
+            state = state.replace(method_state=dp.replicate(method_state))
+            if subset is not None and len(subset) < cfg.batch_size:
+                raise ValueError(
+                    f"method {cfg.method} selected {len(subset)} points at epoch {epoch + 1}, fewer than "
+                    f"batch_size {cfg.batch_size}"
+                )
+        visited = n if subset is None else len(subset)
+        steps = visited // cfg.batch_size
         losses, first, epoch_losses, epoch_accs, accs = [], 0, [], [], []
         with loop.bar(steps, epoch) as bar:
-            for s, idx in _shuffled_batches(cfg.seed, epoch, n, cfg.batch_size, dp):
+            for s, idx in _shuffled_batches(cfg.seed, epoch, n, cfg.batch_size, dp, subset):
                 state, metrics = run_step(state, idx, step_key(cfg.seed, epoch, s))
                 if step_hook is not None:  # tests: inject faults
                     metrics = step_hook(epoch, s, metrics)
@@ -792,13 +854,16 @@ def train(
             "loss": float(np.mean(epoch_losses)),
             "batch_acc_noisy": float(np.mean(epoch_accs)),
             "test_acc": te["acc_clean"],
+            "test_acc_top5": te["acc_clean_top5"],
             "test_loss": te["loss_clean"],
             "train_acc_clean": tr["acc_clean"],
+            "train_loss_clean": tr["loss_clean"],
             "train_acc_noisy": tr["acc_noisy"],
             "train_loss_noisy": tr["loss_noisy"],
             "noisy_points_loss": tr["noisy_points_loss"],
             "noisy_points_memorized": tr["noisy_points_memorized"],
             "clean_points_loss": tr["clean_points_loss"],
+            "points_trained": visited,
             "time_s": round(time.perf_counter() - t0, 3),
             "images_per_s": round(steps * cfg.batch_size / train_time, 2),
         }
@@ -823,6 +888,7 @@ def train(
     summary = {
         "kind": "train",
         "mode": cfg.mode,
+        "method": cfg.method,
         "noise": noisy.spec if isinstance(noisy.spec, str) else str(noisy.spec),
         "noise_rate": float(noisy.rate),
         "noisy_labels_sha256": noisy.sha256,

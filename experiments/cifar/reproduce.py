@@ -1,0 +1,533 @@
+"""``clspec cifar reproduce --table 1|2|3 --preset P``: the paper's Tables 1-3 as grids of runs.
+
+    clspec cifar reproduce --table 1 --preset cpu --dry-run     # the grid and its estimated time
+    clspec cifar reproduce --table 1 --preset cpu                # run (or resume) it, then the table
+
+A table is a grid of cells (method x noise x {random init, CL init} x network), each run for
+``--seeds`` seeds as a separate ``clspec cifar train`` run folder under
+``results/cifar/reproduce-table<T>-<preset>/``. Every run is resumable, so an interrupted grid
+continues where it stopped: finished runs are skipped, a run with a checkpoint resumes from it
+with identical results, and the preset's SimCLR pre-training (the CL init) is run or resumed first
+when it is missing. Then ``table.md`` and ``table.json`` give, per cell, the mean +- std over
+seeds and n of the **last-epoch** test accuracy and of the **best-epoch** one (the epoch selected
+on the test set, as the paper's tables are), next to the paper's number and the difference.
+
+Tables (``shared/PAPER.md`` 4.2-4.4):
+
+1. Robust methods with and without CL init (Table 1): Crust, Mixup, ELR, CE (E2E) on CIFAR-10 or
+   CIFAR-100 under sym 0.2/0.5/0.8 and asym 0.4 (``sym`` is the paper's Crust convention, a flip to
+   another class).
+2. Network size (Table 2): CL+Mixup with ResNet-32 and a wider network at sym 0.8 and asym 0.4.
+3. An image-folder dataset with real label noise (Table 3, mini-WebVision; ``--data`` is the
+   folder): Crust, Mixup, ELR, and CL+E2E, CL+Mixup, CL+ELR, top-1 and top-5 on the folder's test
+   split.
+
+Presets size the grid: ``smoke`` (CI: the tiny network on a few images, 2 epochs), ``cpu``
+(ResNet-32 fine-tuned on 1,000 of the ``cpu`` pre-training's 4,000 CIFAR-10 images for 4
+epochs at sym 0.8, 2 seeds: the CPU-scale evidence), ``gpu15`` and ``paper``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+from experiments.cifar import configs
+from experiments.runs import atomic_write_text, write_json
+
+TABLES = (1, 2, 3)
+INITS = ("random", "pretrained")
+LABELS = {"ce": "E2E", "elr": "ELR", "mixup": "Mixup", "crust": "Crust"}
+
+# ----------------------------------------------------------------------------- the paper's numbers
+
+_C10 = ("sym:0.2", "sym:0.5", "sym:0.8", "asym:0.4")
+# Table 1, test accuracy (%), mean over 3 runs: {label: {classes: {noise: value}}}.
+_T1 = {
+    "Crust": ((85.3, 86.8, 33.8, 76.7), (62.9, 55.5, 18.5, 52.5)),
+    "Mixup": ((89.7, 84.5, 40.7, 86.3), (64.0, 53.4, 15.1, 54.4)),
+    "ELR": ((90.6, 87.7, 69.5, 86.6), (63.6, 52.5, 23.4, 59.7)),
+    "CL+E2E": ((88.8, 82.8, 72.0, 83.5), (63.5, 56.1, 36.7, 52.4)),
+    "CL+Crust": ((86.5, 87.6, 77.9, 85.9), (63.0, 58.3, 34.8, 53.3)),
+    "CL+Mixup": ((90.8, 84.6, 74.8, 87.5), (64.4, 55.5, 30.3, 55.5)),
+    "CL+ELR": ((91.3, 89.1, 77.7, 89.7), (64.7, 55.6, 35.9, 63.6)),
+}
+PAPER_T1 = {label: {10: dict(zip(_C10, c10)), 100: dict(zip(_C10, c100))} for label, (c10, c100) in _T1.items()}
+# Table 2: CL+Mixup by network; ResNet-34 is 46x ResNet-32's parameters.
+PAPER_T2 = {
+    "CL+Mixup resnet32": {10: {"sym:0.8": 74.8, "asym:0.4": 87.5}, 100: {"sym:0.8": 30.3, "asym:0.4": 55.5}},
+    "CL+Mixup resnet34": {10: {"sym:0.8": 90.8, "asym:0.4": 90.4}, 100: {"sym:0.8": 69.4, "asym:0.4": 65.2}},
+}
+# Table 3: mini-WebVision, top-1 / top-5 on the WebVision val set (ImageNet val: not run here).
+PAPER_T3 = {
+    "Mixup": (71.38, 87.36), "ELR": (76.26, 91.26), "CL+E2E": (71.84, 88.84),
+    "CL+Mixup": (76.34, 90.52), "CL+ELR": (79.52, 93.80), "Crust": (72.40, 89.56),
+}
+
+
+@dataclasses.dataclass(frozen=True)
+class Cell:
+    """One cell of a table: a method from an init under a noise on a network."""
+
+    method: str
+    init: str
+    noise: str
+    arch: str | None = None  # None: the preset's network
+
+    @property
+    def label(self) -> str:
+        name = LABELS[self.method]
+        if self.init == "pretrained":
+            return f"CL+{name}"
+        return "CE (random init)" if self.method == "ce" else name
+
+    def row_label(self, table: int) -> str:
+        return f"{self.label} {self.arch}" if table == 2 else self.label
+
+    def name(self) -> str:
+        arch = f"-{self.arch}" if self.arch else ""
+        return f"{self.method}-{self.init}-{self.noise.replace(':', '')}{arch}"
+
+
+def paper_value(table: int, cell: Cell, num_classes: int, top: int = 1) -> float | None:
+    """The paper's number for ``cell`` (None where the paper has none, e.g. CE from random init)."""
+    if table == 1:
+        return PAPER_T1.get(cell.label, {}).get(num_classes, {}).get(cell.noise)
+    if table == 2:
+        return PAPER_T2.get(cell.row_label(2), {}).get(num_classes, {}).get(cell.noise)
+    values = PAPER_T3.get(cell.label)
+    return None if values is None else values[0 if top == 1 else 1]
+
+
+# ----------------------------------------------------------------------------- grids per preset
+
+
+@dataclasses.dataclass(frozen=True)
+class Grid:
+    """What ``--preset`` fixes for a table: the cells, the training and pre-training settings."""
+
+    table: int
+    preset: str
+    cells: tuple[Cell, ...]
+    train: configs.TrainConfig
+    pretrain: configs.PretrainConfig
+    seeds: int
+    subset: int | None = None  # train on a class-balanced subset of the pre-training images
+
+    def runs(self, seeds: int | None = None) -> list[tuple[Cell, int]]:
+        """(cell, seed) pairs, seed-major: every cell's first seed finishes before any second one."""
+        n = self.seeds if seeds is None else seeds
+        return [(cell, seed) for seed in range(n) for cell in self.cells]
+
+    def train_config(self, cell: Cell, seed: int) -> configs.TrainConfig:
+        return dataclasses.replace(self.train, method=cell.method, init=cell.init, noise=cell.noise, seed=seed,
+                                   arch=cell.arch or self.train.arch, mode="finetune")
+
+    def pretrain_config(self, arch: str) -> configs.PretrainConfig:
+        return dataclasses.replace(self.pretrain, arch=arch)
+
+
+def _cells(methods, noises, inits=INITS, archs=(None,)) -> tuple[Cell, ...]:
+    return tuple(Cell(m, i, z, a) for a in archs for z in noises for i in inits for m in methods)
+
+
+_METHODS_T1 = ("ce", "elr", "mixup", "crust")
+
+
+def grid(table: int, preset: str) -> Grid:
+    """The grid of ``table`` under ``preset`` (see the module docstring)."""
+    if table not in TABLES:
+        raise ValueError(f"table must be one of {TABLES}, got {table!r}")
+    if preset not in configs.PRESETS:
+        raise ValueError(f"preset must be one of {configs.PRESETS}, got {preset!r}")
+    train, pre = configs.train_preset(preset), configs.pretrain_preset(preset)
+    seeds, subset = 3, None
+    if preset == "smoke":
+        train = dataclasses.replace(train, epochs=2, crust_warmup=1)
+        noises, seeds = ("sym:0.8",), 1
+    elif preset == "cpu":
+        # Sized from the rate measured on the shared 2-core machine before the runs (clspec cifar
+        # reproduce --dry-run: 17-22 training images/s for ResNet-32 fine-tuning, 120-250 evaluation
+        # images/s): 1,000 images x 4 epochs with 1,000 test and 500 training points evaluated is
+        # ~4.3 min a run, 16 runs ~65 min. Under the load of the session that ran it (load average
+        # 9-14 on 2 cores) a run took 6-15 min instead.
+        train = dataclasses.replace(train, mode="finetune", epochs=4, test_limit=1_000, eval_train_limit=500,
+                                    crust_warmup=2)
+        noises, seeds, subset = ("sym:0.8",), 2, 1_000
+    elif preset == "gpu15":
+        train = dataclasses.replace(train, crust_warmup=10)
+        noises = ("sym:0.8", "asym:0.4")
+    else:
+        noises = _C10
+    if table == 1:
+        cells = _cells(_METHODS_T1, noises)
+    elif table == 2:
+        archs = ("tiny",) if preset == "smoke" else ("resnet32", "resnet34")
+        cells = _cells(("mixup",), [z for z in ("sym:0.8", "asym:0.4") if z in noises or preset == "paper"],
+                       inits=("pretrained",), archs=archs)
+    else:
+        if preset != "smoke":  # an ImageNet-style network at the folder's resolution
+            train = dataclasses.replace(train, arch="resnet18", test_limit=None)
+            pre = dataclasses.replace(pre, arch="resnet18", test_limit=None)
+        cells = tuple(c for c in _cells(_METHODS_T1, ("none",)) if c.label in PAPER_T3)
+        subset = None
+    return Grid(table, preset, cells, train, pre, seeds, subset)
+
+
+def select(g: Grid, methods: str | None = None, inits: str | None = None) -> Grid:
+    """Keep the cells of the comma-separated ``methods`` and ``inits`` only (``--methods``, ``--inits``)."""
+    from experiments.cifar.methods import METHODS
+
+    cells = g.cells
+    for flag, given, choices, field in (("--methods", methods, METHODS, "method"), ("--inits", inits, INITS, "init")):
+        if not given:
+            continue
+        wanted = [m.strip() for m in given.split(",") if m.strip()]
+        for m in wanted:
+            if m not in choices:
+                raise ValueError(f"{flag}: must be a comma-separated subset of {choices}, got {m!r}")
+        cells = tuple(c for c in cells if getattr(c, field) in wanted)
+    return dataclasses.replace(g, cells=cells)
+
+
+# ----------------------------------------------------------------------------- running the grid
+
+
+def grid_dir(g: Grid, results: Path | str = "results") -> Path:
+    return Path(results) / "cifar" / f"reproduce-table{g.table}-{g.preset}"
+
+
+def pretrain_path(g: Grid, arch: str, results: Path | str = "results") -> Path:
+    """The preset's pre-training run of ``arch`` (``clspec cifar pretrain --preset P`` writes the
+    default network's there too)."""
+    base = configs.pretrain_dir(g.preset, results)
+    return base if arch == g.pretrain.arch else base.with_name(f"{base.name}-{arch}")
+
+
+def run_status(run_dir: Path, epochs: int) -> str:
+    """``done`` (metrics.json with all epochs), ``resume`` (a checkpoint) or ``new``."""
+    metrics = run_dir / "metrics.json"
+    if metrics.exists():
+        summary = json.loads(metrics.read_text())
+        if summary.get("epochs_done") == epochs:
+            return "done"
+    return "resume" if (run_dir / "checkpoint.msgpack").exists() else "new"
+
+
+def ensure_pretrained(g: Grid, arch: str, results, pre_train, pre_test, progress: bool) -> Path:
+    """The preset's pre-training run of ``arch``, run or resumed here unless it is finished. A
+    folder that is a link (a shared checkpoint) is only read: unfinished, it is an error."""
+    from experiments.cifar import train as loops
+
+    pcfg = g.pretrain_config(arch)
+    path = pretrain_path(g, arch, results)
+    status = run_status(path, pcfg.epochs)
+    if status != "done":
+        if path.is_symlink():
+            raise ValueError(f"pre-training {path} (a link to {path.resolve()}) is not finished ({pcfg.epochs} "
+                             f"epochs); finish it there, this grid only reads it")
+        print(f"reproduce: pre-training {arch} ({status}) -> {path}", file=sys.stderr)
+        loops.pretrain(pcfg, path, pre_train, pre_test, resume=status == "resume", progress=progress)
+    return path
+
+
+def load_data(g: Grid, data: str | None):
+    """The training and test sets of the grid: the pre-training's images, then (``subset``) a
+    class-balanced subset of them for training on noisy labels."""
+    from experiments.cifar.data import load_dataset, stratified_subset
+
+    path = data or configs.default_data()
+    if path is None:
+        raise FileNotFoundError(f"--data is needed: the shared CIFAR-10 copy {configs.SHARED_CIFAR10} does not exist here")
+    if not Path(path).exists():
+        raise FileNotFoundError(f"--data {path} does not exist")
+    pre_train = load_dataset(path, "train", limit=g.pretrain.train_limit, seed=0)
+    test = load_dataset(path, "test", limit=g.train.test_limit, seed=0)
+    pre_test = test if g.pretrain.test_limit == g.train.test_limit else load_dataset(
+        path, "test", limit=g.pretrain.test_limit, seed=0)
+    train = pre_train
+    if g.subset is not None and g.subset < len(pre_train.labels):
+        keep = stratified_subset(pre_train.labels, g.subset, seed=0)
+        indices = None if pre_train.indices is None else pre_train.indices[keep]
+        train = dataclasses.replace(pre_train, images=pre_train.images[keep], labels=pre_train.labels[keep],
+                                    indices=indices)
+    return pre_train, pre_test, train, test
+
+
+def run_grid(g: Grid, *, seeds: int | None = None, data: str | None = None, results: Path | str = "results",
+             progress: bool = False, stop_after: tuple[int, int] | None = None) -> dict | None:
+    """Run or resume every run of the grid, then write the table. ``stop_after=(k, e)`` stops run k
+    (0-based, in grid order) after e epochs and returns None, as an interrupted grid (for tests)."""
+    from experiments.cifar import train as loops
+    from experiments.cifar.noise import make_noisy_labels
+
+    out = grid_dir(g, results)
+    runs = g.runs(seeds)
+    pre_train, pre_test, train_set, test_set = load_data(g, data)
+    num_classes = len(train_set.classes)
+    t0 = time.perf_counter()
+    for k, (cell, seed) in enumerate(runs):
+        cfg = g.train_config(cell, seed)
+        run_dir = out / "runs" / f"{cell.name()}-seed{seed}"
+        status = run_status(run_dir, cfg.epochs)
+        elapsed = time.perf_counter() - t0
+        print(f"reproduce [{k + 1}/{len(runs)}] {cell.label} {cell.noise} seed {seed}: {status} "
+              f"({elapsed / 60:.1f} min so far)", file=sys.stderr, flush=True)
+        if status == "done":
+            continue
+        noisy = make_noisy_labels(train_set.labels, cfg.noise, num_classes=num_classes, seed=seed)
+        init = None
+        if cell.init == "pretrained":  # pre-train (or resume) the CL init when the first run needs it
+            init = ensure_pretrained(g, cfg.arch, results, pre_train, pre_test, progress) / "checkpoint.msgpack"
+        stop = stop_after[1] if stop_after is not None and stop_after[0] == k else None
+        loops.train(cfg, run_dir, train_set, test_set, noisy, init=init, resume=status == "resume",
+                    progress=progress, stop_after_epochs=stop)
+        if stop is not None:
+            return None
+    return write_table(g, runs, out, num_classes)
+
+
+# ----------------------------------------------------------------------------- the table
+
+
+def _stats(values: list[float]) -> dict:
+    v = np.asarray(values, float)
+    return {"mean": float(v.mean()) if v.size else None,
+            "std": float(v.std(ddof=1)) if v.size > 1 else None, "n": int(v.size)}
+
+
+def _pm(s: dict) -> str:
+    if s["mean"] is None:
+        return "-"
+    return f"{s['mean']:.1f} ± {s['std']:.1f}" if s["std"] is not None else f"{s['mean']:.1f}"
+
+
+def collect(g: Grid, runs: list[tuple[Cell, int]], out: Path, num_classes: int) -> list[dict]:
+    """Per cell: the per-seed last-epoch and best-epoch test accuracies (%) of its finished runs."""
+    rows = []
+    for cell in dict.fromkeys(c for c, _ in runs):
+        per_seed = []
+        for c, seed in runs:
+            if c != cell:
+                continue
+            path = out / "runs" / f"{cell.name()}-seed{seed}" / "metrics.json"
+            if not path.exists():
+                continue
+            s = json.loads(path.read_text())
+            if s.get("epochs_done") != s.get("epochs"):
+                continue
+            rec = {"seed": seed, "last": 100 * s["last"]["test_acc"], "best": 100 * s["best"]["test_acc"],
+                   "best_epoch": s["best"]["epoch"], "epochs": s["epochs"]}
+            if g.table == 3:
+                rec["last_top5"] = 100 * s["last"]["test_acc_top5"]
+            per_seed.append(rec)
+        paper = paper_value(g.table, cell, num_classes)
+        last, best = _stats([r["last"] for r in per_seed]), _stats([r["best"] for r in per_seed])
+        row = {"label": cell.row_label(g.table), "method": cell.method, "init": cell.init, "noise": cell.noise,
+               "arch": cell.arch or g.train.arch, "last": last, "best": best, "paper": paper,
+               "last_minus_paper": None if paper is None or last["mean"] is None else last["mean"] - paper,
+               "runs": per_seed}
+        if g.table == 3:
+            row["last_top5"] = _stats([r["last_top5"] for r in per_seed])
+            row["paper_top5"] = paper_value(3, cell, num_classes, top=5)
+        rows.append(row)
+    return rows
+
+
+def markdown(g: Grid, rows: list[dict], num_classes: int) -> str:
+    head = (f"# Table {g.table}, preset {g.preset} ({num_classes} classes)\n\n"
+            f"Test accuracy (%), mean ± std over n seeds. *last*: the last epoch ({g.train.epochs}); *best*: the "
+            f"best epoch **selected on the test set** (as the paper's tables are). The paper's numbers come from "
+            f"its full-scale runs; at other presets the difference measures the scale, not a reproduction.\n\n")
+    top5 = g.table == 3
+    cols = ["Method", "Noise", "n", "last epoch", "best epoch (test-selected)", "paper", "last − paper"]
+    if top5:
+        cols[4:4] = ["last top-5", ]
+        cols.insert(-1, "paper top-5")
+    lines = ["| " + " | ".join(cols) + " |", "|" + "---|" * len(cols)]
+    for r in rows:
+        paper = "-" if r["paper"] is None else f"{r['paper']:.1f}"
+        diff = "-" if r["last_minus_paper"] is None else f"{r['last_minus_paper']:+.1f}"
+        cells = [r["label"], r["noise"], str(r["last"]["n"]), _pm(r["last"]), _pm(r["best"]), paper, diff]
+        if top5:
+            cells[4:4] = [_pm(r["last_top5"])]
+            cells.insert(-1, "-" if r["paper_top5"] is None else f"{r['paper_top5']:.1f}")
+        lines.append("| " + " | ".join(cells) + " |")
+    return head + "\n".join(lines) + "\n"
+
+
+def _num_classes(out: Path, g: Grid, seeds: int | None) -> int:
+    """The number of classes of a grid's finished runs (from their noisy labels' transition matrix)."""
+    for cell, seed in g.runs(seeds):
+        path = out / "runs" / f"{cell.name()}-seed{seed}" / "noisy_labels.npz"
+        if path.exists():
+            with np.load(path) as z:
+                return int(z["transition"].shape[0])
+    raise FileNotFoundError(f"--collect: no finished runs under {out / 'runs'}")
+
+
+def write_table(g: Grid, runs, out: Path, num_classes: int) -> dict:
+    rows = collect(g, runs, out, num_classes)
+    table = {"table": g.table, "preset": g.preset, "num_classes": num_classes, "epochs": g.train.epochs,
+             "selection": {"last": "last epoch", "best": "best epoch selected on the test set"}, "rows": rows}
+    out.mkdir(parents=True, exist_ok=True)
+    write_json(out / "table.json", table)
+    atomic_write_text(out / "table.md", markdown(g, rows, num_classes))
+    return table
+
+
+def evidence(g: Grid, table: dict, out: Path, *, command: str, data: str | None) -> dict:
+    """The committed record of a finished grid (``--evidence``): the command, commit, date and
+    machine, the settings, and per run its last- and best-epoch test accuracy and per-epoch curves."""
+    import datetime
+    import os
+    import platform
+
+    from experiments.runs import git_commit
+
+    runs = []
+    for r in table["rows"]:
+        cell = Cell(r["method"], r["init"], r["noise"], None if r["arch"] == g.train.arch else r["arch"])
+        for rec in r["runs"]:
+            run_dir = out / "runs" / f"{cell.name()}-seed{rec['seed']}"
+            epochs = [json.loads(line) for line in (run_dir / "metrics.jsonl").read_text().splitlines()]
+            runs.append({
+                "label": r["label"], "method": r["method"], "init": r["init"], "noise": r["noise"], "arch": r["arch"],
+                "seed": rec["seed"], "last_test_acc": rec["last"], "best_test_acc": rec["best"],
+                "best_epoch": rec["best_epoch"],
+                "curves": {k: [e.get(k) for e in epochs] for k in
+                           ("test_acc", "test_loss", "train_acc_clean", "noisy_points_loss", "points_trained")},
+            })
+    return {
+        "command": command,
+        "commit": os.environ.get("CLSPEC_COMMIT") or git_commit(),
+        "date": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
+        "machine": f"{platform.machine()} {platform.system()}, {os.cpu_count()} CPU cores (shared with other jobs)",
+        "data": str(data or configs.default_data()),
+        "table": g.table, "preset": g.preset, "num_classes": table["num_classes"],
+        "train_images": g.subset, "settings": dataclasses.asdict(g.train),
+        "units": "test accuracy in %; last = last epoch, best = best epoch selected on the test set",
+        "runs": runs,
+    }
+
+
+# ----------------------------------------------------------------------------- dry run
+
+
+def measure_rates(arch: str, batch_size: int, image_shape=(32, 32, 3), steps: int = 3) -> dict:
+    """Images per second of one fine-tuning step and of evaluation, measured here (compile excluded)."""
+    import jax
+
+    from experiments.cifar import train as loops
+    from experiments.cifar.steps import create_state
+
+    model, tx, step = loops._finetune_step(arch, 10, 5e-3, 1e-3, 0.9, True)
+    state = create_state(model, tx, jax.random.PRNGKey(0), image_shape).replace(method_state={})
+    x = np.random.default_rng(0).integers(0, 256, (batch_size, *image_shape), dtype=np.uint8)
+    y = np.arange(batch_size) % 10
+    state, m = step(state, x, y, jax.random.PRNGKey(0))
+    jax.block_until_ready(m)
+    t = time.perf_counter()
+    for i in range(steps):
+        state, m = step(state, x, y, jax.random.PRNGKey(i + 1))
+        jax.block_until_ready(m)
+    train_rate = steps * batch_size / (time.perf_counter() - t)
+    predict = loops._predict(arch, 10)
+    variables = {"params": state.params, "batch_stats": state.batch_stats}
+    xe = np.concatenate([x] * 4)
+    jax.block_until_ready(predict(variables, xe))
+    t = time.perf_counter()
+    jax.block_until_ready(predict(variables, xe))
+    return {"train_images_per_s": train_rate, "eval_images_per_s": len(xe) / (time.perf_counter() - t)}
+
+
+def estimate_s(cfg: configs.TrainConfig, n_train: int, n_test: int, rates: dict) -> float:
+    """Seconds of one run: its training images / the step rate, plus its evaluations (and Crust's
+    per-epoch pass over the training set) / the evaluation rate; Crust epochs visit crust_ratio n."""
+    n_eval = n_train if cfg.eval_train_limit is None else min(cfg.eval_train_limit, n_train)
+    total = 0.0
+    for epoch in range(cfg.epochs):
+        crust = cfg.method == "crust" and epoch >= cfg.crust_warmup
+        trained = cfg.crust_ratio * n_train if crust else n_train
+        evaluated = n_eval + n_test + (n_train if crust else 0)
+        total += trained / rates["train_images_per_s"] + evaluated / rates["eval_images_per_s"]
+    return total
+
+
+def dry_run(g: Grid, *, seeds: int | None, results: Path | str, n_train: int, n_test: int,
+            rates: dict | None = None) -> str:
+    rates = rates or measure_rates(g.train.arch, g.train.batch_size)
+    out = grid_dir(g, results)
+    lines = [f"table {g.table}, preset {g.preset}: {len(g.runs(seeds))} runs -> {out}",
+             f"measured here: {rates['train_images_per_s']:.1f} training images/s, "
+             f"{rates['eval_images_per_s']:.1f} evaluation images/s ({g.train.arch}, batch {g.train.batch_size})"]
+    total = 0.0
+    for arch in sorted({g.train_config(c, 0).arch for c, _ in g.runs(seeds) if c.init == "pretrained"}):
+        pcfg = g.pretrain_config(arch)
+        status = run_status(pretrain_path(g, arch, results), pcfg.epochs)
+        # A SimCLR step runs 2 views per image: about half the fine-tuning rate (an estimate).
+        est = 0.0 if status == "done" else pcfg.epochs * (pcfg.train_limit or n_train) * 2 / rates["train_images_per_s"]
+        total += est
+        lines.append(f"  pretrain {arch}: {status}, ~{est / 60:.1f} min")
+    for cell, seed in g.runs(seeds):
+        cfg = g.train_config(cell, seed)
+        status = run_status(out / "runs" / f"{cell.name()}-seed{seed}", cfg.epochs)
+        est = 0.0 if status == "done" else estimate_s(cfg, n_train, n_test, rates)
+        total += est
+        lines.append(f"  {cell.label:18s} {cell.noise:9s} {cfg.arch:9s} seed {seed}: {status}, ~{est / 60:.1f} min")
+    lines.append(f"estimated total: {total / 60:.1f} min")
+    return "\n".join(lines)
+
+
+# ----------------------------------------------------------------------------- command line
+
+
+def add_parser(sub) -> None:
+    p = sub.add_parser("reproduce", help="the paper's Table 1, 2 or 3 as a resumable grid of runs, then the table")
+    p.add_argument("--table", type=int, required=True, help=f"which table: one of {TABLES}")
+    p.add_argument("--preset", default="smoke", help=f"grid size, one of {configs.PRESETS} (default: smoke)")
+    p.add_argument("--seeds", type=int, help="seeds per cell (default: the preset's: smoke 1, cpu 2, else 3)")
+    p.add_argument("--methods", help="comma-separated subset of the methods ce,elr,mixup,crust (default: the table's)")
+    p.add_argument("--inits", help="comma-separated subset of random,pretrained (default: both)")
+    p.add_argument("--data", help="dataset (default: ../shared/data/cifar10-jpg.tar.gz; Table 3: an image folder)")
+    p.add_argument("--results", default="results", help="results folder (default: results)")
+    p.add_argument("--dry-run", action="store_true", help="print the grid and its estimated time, run nothing")
+    p.add_argument("--collect", action="store_true",
+                   help="run nothing: write the table (and --evidence) from the runs finished so far")
+    p.add_argument("--evidence", help="also write the finished grid's runs to this JSON file (e.g. "
+                   "experiments/evidence/table1_cpu.json)")
+    p.add_argument("--no-progress", dest="progress", action="store_false", help="no progress bars")
+    p.set_defaults(func=run_reproduce)
+
+
+def run_reproduce(args) -> int:
+    g = select(grid(args.table, args.preset), args.methods, args.inits)
+    if args.seeds is not None and args.seeds < 1:
+        raise ValueError(f"--seeds must be >= 1, got {args.seeds}")
+    if g.table == 3 and not args.data:
+        raise ValueError("--table 3 needs --data: an image folder with train/ and test/ (mini-WebVision)")
+    if args.data and not Path(args.data).exists():
+        raise FileNotFoundError(f"--data {args.data} does not exist")
+    if args.dry_run:
+        n_train = g.subset or g.train.train_limit or 50_000
+        print(dry_run(g, seeds=args.seeds, results=args.results, n_train=n_train, n_test=g.train.test_limit or 10_000))
+        return 0
+    out = grid_dir(g, args.results)
+    if args.collect:
+        table = write_table(g, g.runs(args.seeds), out, num_classes=_num_classes(out, g, args.seeds))
+    else:
+        table = run_grid(g, seeds=args.seeds, data=args.data, results=args.results, progress=args.progress)
+    if args.evidence:
+        command = f"clspec cifar reproduce --table {g.table} --preset {g.preset}" + "".join(
+            f" --{flag} {value}" for flag, value in (("seeds", args.seeds), ("methods", args.methods),
+                                                     ("inits", args.inits), ("data", args.data)) if value)
+        write_json(args.evidence, evidence(g, table, out, command=command, data=args.data))
+        print(f"evidence -> {args.evidence}")
+    print((out / "table.md").read_text())
+    print(f"reproduce done: {len(table['rows'])} cells -> {out / 'table.md'}")
+    return 0

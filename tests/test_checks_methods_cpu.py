@@ -1,0 +1,85 @@
+"""checks/methods_cpu (C100-C104): rows from the Table 1 CPU-scale evidence, and verdicts that can fail."""
+
+from __future__ import annotations
+
+import copy
+import math
+
+import numpy as np
+import pytest
+
+from experiments.checks import methods_cpu
+from experiments.claims import FAIL, INFO, PASS
+
+
+def fake_evidence(acc: dict) -> dict:
+    """Evidence with two seeds per cell; ``acc[(method, init)]`` is the mean last-epoch accuracy."""
+    runs = []
+    for (method, init), mean in acc.items():
+        for seed, delta in ((0, -0.5), (1, 0.5)):
+            runs.append({"method": method, "init": init, "noise": "sym:0.8", "seed": seed,
+                         "last_test_acc": mean + delta, "best_test_acc": mean + delta + 2, "best_epoch": 3})
+    return {"settings": {"arch": "resnet32", "epochs": 4}, "train_images": 1000, "runs": runs}
+
+
+BASE = {("ce", "random"): 20.0, ("elr", "random"): 22.0, ("mixup", "random"): 18.0, ("crust", "random"): 19.0,
+        ("ce", "pretrained"): 30.0, ("elr", "pretrained"): 31.0, ("mixup", "pretrained"): 27.0,
+        ("crust", "pretrained"): 26.0}
+
+
+def verdicts(evidence):
+    return {r.claim: r for r in methods_cpu.judge(evidence)}
+
+
+def test_rows_pass_when_cl_init_is_better_and_report_mean_std_n():
+    rows = verdicts(fake_evidence(BASE))
+    assert {k: r.verdict for k, r in rows.items()} == {c: PASS for c in ("C100", "C101", "C102", "C103", "C104")}
+    assert rows["C101"].measured == pytest.approx(31.0 - 22.0)
+    assert rows["C104"].measured == pytest.approx(30.0 - 22.0)  # against the best non-CL method (ELR)
+    assert "31.0 ± 0.7 (n=2)" in rows["C101"].note and "CPU-scale, JPEG CIFAR-10" in rows["C101"].setting
+    assert "best epoch (selected on test)" in rows["C101"].note
+    # per cell std 0.707 over 2 seeds: se of the difference = sqrt(0.5 / 2 * 2) = 0.707
+    assert "standard error of the difference 0.7 (difference / se = +12.7)" in rows["C101"].note
+
+
+@pytest.mark.parametrize("cid, method", methods_cpu.PAIRS)
+def test_each_row_fails_when_random_init_wins(cid, method):
+    acc = dict(BASE)
+    acc[(method, "random")] = acc[(method, "pretrained")] + 0.1  # the claim's direction reversed
+    rows = verdicts(fake_evidence(acc))
+    assert rows[cid].verdict == FAIL
+    assert all(r.verdict == PASS for k, r in rows.items() if k not in (cid, "C104"))
+
+
+def test_cl_e2e_row_fails_when_one_non_cl_method_beats_it():
+    acc = dict(BASE)
+    acc[("mixup", "random")] = 30.5
+    rows = verdicts(fake_evidence(acc))
+    assert rows["C104"].verdict == FAIL and "mixup/random" in rows["C104"].note
+
+
+def test_missing_evidence_or_cells_are_info_with_a_reason():
+    assert all(r.verdict == INFO and "no evidence file" in r.note for r in methods_cpu.judge(None))
+    acc = {k: v for k, v in BASE.items() if k != ("crust", "pretrained")}
+    rows = verdicts(fake_evidence(acc))
+    assert rows["C103"].verdict == INFO and "crust/pretrained" in rows["C103"].note and math.isnan(rows["C103"].measured)
+    assert rows["C101"].verdict == PASS
+
+
+def test_the_committed_evidence_gives_judged_rows_that_flip_when_the_inits_are_swapped():
+    evidence = methods_cpu.load()
+    if evidence is None:
+        pytest.skip("no committed evidence file")
+    rows = verdicts(evidence)
+    for cid, method in methods_cpu.PAIRS:
+        cl = np.mean(methods_cpu.cell_values(evidence, method, "pretrained"))
+        rnd = np.mean(methods_cpu.cell_values(evidence, method, "random"))
+        assert rows[cid].measured == pytest.approx(cl - rnd)
+        assert rows[cid].verdict == (PASS if cl >= rnd else FAIL)
+    swapped = copy.deepcopy(evidence)
+    for r in swapped["runs"]:
+        r["init"] = {"random": "pretrained", "pretrained": "random"}[r["init"]]
+    flipped = verdicts(swapped)
+    for cid, _ in methods_cpu.PAIRS:
+        if rows[cid].measured != 0:
+            assert flipped[cid].verdict != rows[cid].verdict
