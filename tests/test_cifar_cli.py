@@ -13,6 +13,7 @@ import pytest
 from PIL import Image
 
 from experiments.cli import main
+from experiments.cifar.models import ARCHS
 
 CLASSES = [f"class{i}" for i in range(10)]
 
@@ -152,7 +153,7 @@ def test_help_gives_every_default_and_choice(capsys):
         for option in ("--epochs", "--lr", "--weight-decay", "--seed", "--batch-size"):
             assert option in text
         assert "default per preset: smoke" in text
-        assert "{resnet32,resnet18,tiny}" in text  # --arch lists its choices
+        assert "{" + ",".join(ARCHS) + "}" in text  # --arch lists its choices
         assert text.count("(default") >= 15
 
 
