@@ -19,7 +19,6 @@ from typing import NamedTuple
 
 import jax
 import jax.numpy as jnp
-import numpy as np
 
 from theory._types import Array
 
@@ -195,27 +194,6 @@ def loglog_order(x, y, *, key, groups=None, n_groups: int = 1, n_boot: int = 200
     lxu = jnp.where(used, lx, jnp.nan)
     decades = (jnp.nanmax(lxu) - jnp.nanmin(lxu)) / jnp.log(10.0)
     return OrderFit(fit, lo, hi, jnp.where(jnp.any(used), decades, 0.0), jnp.sum(used))
-
-
-def hidden_constant(scale, excess, growth: float):
-    """Superseded by :func:`loglog_order` (it lacked power on the sweeps run: a term half an
-    order lower than claimed passed it). Kept only until ``checks/head.py`` moves to the order test.
-
-    ``c_k = max(excess_k, 0) / scale_k``; returns ``(c_small, c_large, c_small <= growth * c_large)``
-    over the smaller and larger halves of the scales.
-    """
-    scale = np.asarray(scale, dtype=float)
-    excess = np.maximum(np.asarray(excess, dtype=float), 0.0)
-    keep = scale > 0
-    scale, excess = scale[keep], excess[keep]
-    if scale.size < 2:
-        raise ValueError(f"hidden_constant needs at least 2 sweep points with scale > 0, got {scale.size}")
-    c = excess / scale
-    order = np.argsort(scale)
-    half = scale.size // 2
-    small, large = c[order[:half]], c[order[half:]]
-    c_small, c_large = float(small.max()), float(large.max())
-    return c_small, c_large, bool(c_small <= growth * c_large + 1e-300)
 
 
 # ============================================================================

@@ -38,12 +38,6 @@ def eig_atol(dtype) -> float:
 def bound_rtol(dtype) -> float:
     return BOUND_RTOL[str(dtype)]
 
-# Hidden constants of O(.) terms (theory.bounds.hidden_constant, superseded by the order test
-# below; kept until checks/head.py moves): the constant fitted on the smaller half of a sweep may
-# be at most this multiple of the one on the larger half. Measured on the real sweeps it lacked
-# power (a term half an order lower than claimed grew the constant only 1.8-2x), hence the order test.
-HIDDEN_CONSTANT_GROWTH = 2.0
-
 # The order test of O(.) claims (theory.bounds.loglog_order, experiments.claims.order_row).
 # A claim y = O(x^q) as x -> 0 FAILs when q lies above the bootstrap interval of the fitted
 # log-log slope by more than ORDER_SLACK. Power: over ORDER_MIN_DECADES = 2 decades of x a term of order q - 1/2 changes
