@@ -91,22 +91,26 @@ def test_tables_are_defined_for_every_preset():
     assert {c.arch for c in t2.cells} == {"resnet32", "resnet34"} and {c.method for c in t2.cells} == {"mixup"}
     assert {c.label for c in reproduce.grid(3, "paper").cells} == set(reproduce.PAPER_T3)
     cpu = reproduce.grid(1, "cpu")
-    assert len(cpu.runs()) == 16 and cpu.subset == 1000 and [c.noise for c in cpu.cells] == ["sym:0.8"] * 8
+    assert len(cpu.runs()) == 32 and cpu.subset is None and cpu.train.epochs == 8
+    assert [c.noise for c in cpu.cells] == ["sym:0.8"] * 8 + ["asym:0.4"] * 8
     # seed-major: every cell's seed 0 comes before any seed 1
-    assert [s for _, s in cpu.runs()] == [0] * 8 + [1] * 8
+    assert [s for _, s in cpu.runs()] == [0] * 16 + [1] * 16
+    # --noises keeps one noise setting's cells, in order
+    sym = reproduce.select(cpu, noises="sym:0.8")
+    assert [c.noise for c in sym.cells] == ["sym:0.8"] * 8 and len(sym.runs()) == 16
 
 
 def test_dry_run_prints_the_grid_and_an_estimate_from_the_rates(tmp_path):
-    g = reproduce.grid(1, "cpu")
+    g = reproduce.select(reproduce.grid(1, "cpu"), noises="sym:0.8")
     rates = {"train_images_per_s": 20.0, "eval_images_per_s": 100.0}
     text = reproduce.dry_run(g, seeds=1, results=tmp_path, n_train=1000, n_test=1000, rates=rates)
     assert "8 runs" in text and "CL+Crust" in text and "pretrain resnet32: new" in text
-    # CE: 4 epochs x (1000 / 20 + (500 + 1000) / 100) s = 4 x 65 s.
-    assert reproduce.estimate_s(g.train_config(g.cells[0], 0), 1000, 1000, rates) == pytest.approx(4 * 65)
-    # Crust: 2 warm-up epochs, then 2 epochs on half the points plus a pass over all of them.
+    # CE: 8 epochs x (1000 / 20 + (500 + 1000) / 100) s = 8 x 65 s.
+    assert reproduce.estimate_s(g.train_config(g.cells[0], 0), 1000, 1000, rates) == pytest.approx(8 * 65)
+    # Crust: 4 warm-up epochs, then 4 epochs on half the points plus a pass over all of them.
     crust = next(c for c in g.cells if c.method == "crust")
     assert reproduce.estimate_s(g.train_config(crust, 0), 1000, 1000, rates) == pytest.approx(
-        2 * 65 + 2 * (500 / 20 + 2500 / 100))
+        4 * 65 + 4 * (500 / 20 + 2500 / 100))
 
 
 @pytest.mark.parametrize(
@@ -116,6 +120,7 @@ def test_dry_run_prints_the_grid_and_an_estimate_from_the_rates(tmp_path):
         (["--table", "1", "--seeds", "0"], "--seeds must be >= 1, got 0"),
         (["--table", "1", "--methods", "ce,sgd"], "'sgd'"),
         (["--table", "1", "--inits", "imagenet"], "'imagenet'"),
+        (["--table", "1", "--preset", "cpu", "--noises", "sym:0.3"], "--noises: must be a comma-separated subset"),
         (["--table", "1", "--preset", "huge"], "preset must be one of"),
         (["--table", "3"], "--table 3 needs --data"),
         (["--table", "1", "--data", "/nonexistent/x"], "does not exist"),
