@@ -1,4 +1,4 @@
-"""checks/methods_cpu (C100-C104): rows from the Table 1 CPU-scale evidence, and verdicts that can fail."""
+"""checks/methods_cpu (C100-C108): rows from the Table 1 CPU-scale evidence, and verdicts that can fail."""
 
 from __future__ import annotations
 
@@ -12,13 +12,20 @@ from experiments.checks import methods_cpu
 from experiments.claims import FAIL, INFO, PASS
 
 
-def fake_evidence(acc: dict) -> dict:
-    """Evidence with two seeds per cell; ``acc[(method, init)]`` is the mean last-epoch accuracy."""
+SYM, ASYM = methods_cpu.SYM, methods_cpu.ASYM
+ALL_PAIRS = [(noise, cid, m) for noise, pairs in methods_cpu.PAIRS.items() for cid, m in pairs]
+
+
+def fake_evidence(acc: dict, asym: dict | None = None) -> dict:
+    """Evidence with two seeds per cell; ``acc[(method, init)]`` is the mean last-epoch accuracy at
+    sym 0.8, ``asym`` (default: ``acc`` + 40) the same at asym 0.4."""
+    asym = {k: v + 40.0 for k, v in acc.items()} if asym is None else asym
     runs = []
-    for (method, init), mean in acc.items():
-        for seed, delta in ((0, -0.5), (1, 0.5)):
-            runs.append({"method": method, "init": init, "noise": "sym:0.8", "seed": seed,
-                         "last_test_acc": mean + delta, "best_test_acc": mean + delta + 2, "best_epoch": 3})
+    for noise, table in ((SYM, acc), (ASYM, asym)):
+        for (method, init), mean in table.items():
+            for seed, delta in ((0, -0.5), (1, 0.5)):
+                runs.append({"method": method, "init": init, "noise": noise, "seed": seed,
+                             "last_test_acc": mean + delta, "best_test_acc": mean + delta + 2, "best_epoch": 3})
     return {"settings": {"arch": "resnet32", "epochs": 4}, "train_images": 1000, "runs": runs}
 
 
@@ -33,20 +40,23 @@ def verdicts(evidence):
 
 def test_rows_pass_when_cl_init_is_better_and_report_mean_std_n():
     rows = verdicts(fake_evidence(BASE))
-    assert {k: r.verdict for k, r in rows.items()} == {c: PASS for c in ("C100", "C101", "C102", "C103", "C104")}
+    assert {k: r.verdict for k, r in rows.items()} == {c.id: PASS for c in methods_cpu.CLAIMS}
+    assert [c.id for c in methods_cpu.CLAIMS] == [f"C{i}" for i in range(100, 109)]
     assert rows["C101"].measured == pytest.approx(31.0 - 22.0)
     assert rows["C104"].measured == pytest.approx(30.0 - 22.0)  # against the best non-CL method (ELR)
     assert "31.0 ± 0.7 (n=2)" in rows["C101"].note and "CPU-scale, JPEG CIFAR-10" in rows["C101"].setting
     assert "best epoch (selected on test)" in rows["C101"].note
     # per cell std 0.707 over 2 seeds: se of the difference = sqrt(0.5 / 2 * 2) = 0.707
     assert "standard error of the difference 0.7 (difference / se = +12.7)" in rows["C101"].note
+    assert rows["C106"].measured == pytest.approx(31.0 - 22.0) and ASYM in rows["C106"].setting
 
 
-@pytest.mark.parametrize("cid, method", methods_cpu.PAIRS)
-def test_each_row_fails_when_random_init_wins(cid, method):
-    acc = dict(BASE)
-    acc[(method, "random")] = acc[(method, "pretrained")] + 5.0  # reversed, by 7 standard errors
-    rows = verdicts(fake_evidence(acc))
+@pytest.mark.parametrize("noise, cid, method", ALL_PAIRS)
+def test_each_row_fails_when_random_init_wins(noise, cid, method):
+    acc, asym = dict(BASE), {k: v + 40.0 for k, v in BASE.items()}
+    table = acc if noise == SYM else asym
+    table[(method, "random")] = table[(method, "pretrained")] + 5.0  # reversed, by 7 standard errors
+    rows = verdicts(fake_evidence(acc, asym))
     assert rows[cid].verdict == FAIL
     assert all(r.verdict == PASS for k, r in rows.items() if k not in (cid, "C104"))
 
@@ -80,11 +90,15 @@ def test_the_committed_evidence_gives_judged_rows_that_flip_when_the_inits_are_s
     if evidence is None:
         pytest.skip("no committed evidence file")
     rows = verdicts(evidence)
-    for cid, method in methods_cpu.PAIRS:
-        cl = np.mean(methods_cpu.cell_values(evidence, method, "pretrained"))
-        rnd = np.mean(methods_cpu.cell_values(evidence, method, "random"))
+    for noise, cid, method in ALL_PAIRS:
+        cl = methods_cpu.cell_values(evidence, method, "pretrained", noise)
+        rnd = methods_cpu.cell_values(evidence, method, "random", noise)
+        if not cl or not rnd:
+            assert rows[cid].verdict == INFO and "skipped" in rows[cid].note
+            continue
+        cl, rnd = np.mean(cl), np.mean(rnd)
         assert rows[cid].measured == pytest.approx(cl - rnd)
-        se = np.sqrt(sum(np.var(methods_cpu.cell_values(evidence, method, i), ddof=1) / 2
+        se = np.sqrt(sum(np.var(methods_cpu.cell_values(evidence, method, i, noise), ddof=1) / 2
                          for i in ("pretrained", "random")))
         expected = INFO if abs(cl - rnd) < methods_cpu.RESOLVE * se else PASS if cl >= rnd else FAIL
         assert rows[cid].verdict == expected
@@ -92,6 +106,6 @@ def test_the_committed_evidence_gives_judged_rows_that_flip_when_the_inits_are_s
     for r in swapped["runs"]:
         r["init"] = {"random": "pretrained", "pretrained": "random"}[r["init"]]
     flipped = verdicts(swapped)
-    for cid, _ in methods_cpu.PAIRS:
+    for _, cid, _ in ALL_PAIRS:
         if rows[cid].measured != 0 and rows[cid].verdict != INFO:
             assert flipped[cid].verdict != rows[cid].verdict

@@ -44,7 +44,9 @@ def test_smoke_run_evaluates_every_claim_with_finite_numbers(smoke_run):
     evaluated = {r["claim"] for r in rows}
     assert evaluated == {c.id for c in checks.all_claims()}
     for r in rows:
-        assert isinstance(r["measured"], float), r
+        # an evidence row whose runs are not there yet is INFO "skipped: ..." with no number
+        skipped = r["verdict"] == "INFO" and r["note"].startswith("skipped")
+        assert isinstance(r["measured"], float) or (skipped and r["measured"] == "nan"), r
     ledger = (out / "paper_checks.md").read_text()
     for c in checks.all_claims():
         assert f"| {c.id} |" in ledger
