@@ -1,0 +1,20 @@
+"""The committed evidence files that `clspec verify` reads are declared as package data, so a
+non-editable install (a wheel) carries them too."""
+
+from __future__ import annotations
+
+import fnmatch
+import tomllib
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def test_every_evidence_file_is_package_data():
+    config = tomllib.loads((ROOT / "pyproject.toml").read_text())
+    globs = config["tool"]["setuptools"]["package-data"]["experiments"]
+    files = sorted(p.relative_to(ROOT / "experiments").as_posix() for p in (ROOT / "experiments" / "evidence").iterdir()
+                   if p.is_file())
+    assert files, "no evidence files found"
+    missing = [f for f in files if not any(fnmatch.fnmatch(f, g) for g in globs)]
+    assert not missing, f"evidence files not declared as package data in pyproject.toml: {missing}"
