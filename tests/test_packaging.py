@@ -4,8 +4,11 @@ non-editable install (a wheel) carries them too."""
 from __future__ import annotations
 
 import fnmatch
-import tomllib
 from pathlib import Path
+
+import pytest
+
+tomllib = pytest.importorskip("tomllib")  # Python >= 3.11
 
 ROOT = Path(__file__).resolve().parent.parent
 
