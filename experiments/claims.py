@@ -307,3 +307,17 @@ def explicit_row(claim: Claim, points, relation: str, per_point, *, tol_of, sett
     pick = failing[0] if failing else max(pool, key=slack)
     text = f"{len(cands) - len(failing)}/{len(cands)} points within the bound"
     return dataclasses.replace(pick, note=f"{text}; {note}" if note else text)
+
+
+def construction_note(ratios, relation: str = LE, *, what: str = "ratio", digits: int = 3) -> str:
+    """How tight a bound is beyond random graphs: ``ratios`` maps a construction (structured or
+    adversarial W, e.g. ``theory.tightness``) to its ratios over a sweep; the note gives each one's
+    worst (largest for ``<=``, smallest for ``>=``) and names the tightest. Non-finite ratios are skipped."""
+    import numpy as np
+
+    pick = max if relation == LE else min
+    per = {k: pick(v) for k, v in ((k, [r for r in rs if np.isfinite(r)]) for k, rs in ratios.items()) if v}
+    if not per:
+        return ""
+    return (f"{what} on constructions: " + ", ".join(f"{k} {v:.{digits}g}" for k, v in per.items())
+            + f" (tightest: {pick(per, key=per.get)})")
