@@ -112,11 +112,6 @@ def _ascend(key, delta, args, *, score, m, steps, lr):
 # ----------------------------------------------------------------------------
 
 
-def eig2(lam, c, delta):
-    """Corollary A.5's measured quantity: the block's second eigenvalue lambda_2."""
-    return lam[1]
-
-
 def tail_sq(lam, c, delta):
     """Eq. 12 / Lemma A.4's: ``sum_{i>=2} lambda_i^2`` of the block."""
     return jnp.sum(lam[1:] ** 2)

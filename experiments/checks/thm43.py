@@ -179,12 +179,12 @@ def _sweeps(cfg: Config, seed: int, progress) -> dict:
 def _constructions(cfg: Config, seed: int, progress):
     """Structured and adversarial W on the first (balanced) partition, for how tight each bound is beyond random
     graphs: two-level blocks (``theory.graph.extremal_graph``), blocks by gradient ascent on the measured side of
-    Cor. A.5 / Eq. 12 / Cor. A.6 (``theory.tightness``), and for xi > 0 all-ones blocks with every cross entry xi."""
+    Lemma A.4 / Eq. 12 / Cor. A.6 (``theory.tightness``), and for xi > 0 all-ones blocks with every cross entry xi."""
     name, sizes, n_classes = cfg.partitions[0]
     part = partition(sizes, n_classes=n_classes)
     p, deltas = min(cfg.p_per_sub * part.n_sub, part.n - 1), [d for d in cfg.deltas if d > 0]
-    scores = [("ascent (eig2)", tightness.eig2, ()), ("ascent (tail_sq)", tightness.tail_sq, ()),
-              ("ascent (tail_sum)", tightness.tail_sum, (np.full(len(deltas), p // part.n_sub),))]
+    scores = [("ascent (tail_sq)", tightness.tail_sq, ()),  # Cor. A.5, Lemma A.4, Eq. 12 (lambda_2 <= sqrt(tail_sq))
+              ("ascent (tail_sum)", tightness.tail_sum, (np.full(len(deltas), p // part.n_sub),))]  # Cor. A.6
     tasks = [("two-level", d, extremal_graph(part, d, "two-level")) for d in deltas]
     tasks += tightness.adversarial_graphs(part, deltas, scores, key=jax.random.PRNGKey(seed + 100)) if part.balanced else []
     tight = [{**measure_dense(part, d, 0.0, 0, p, W=W), "partition": f"{kind}, {name}", "construction": kind}
