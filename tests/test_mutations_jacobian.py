@@ -23,7 +23,6 @@ import pytest
 
 import mutations
 from experiments.checks import jacobian as cj
-from mutations import Mutation
 from test_mutations_head import coverage
 
 MODULE = "experiments.checks.jacobian"
@@ -31,14 +30,7 @@ STEP = 0.01
 
 
 def _pair(key, what, fn):
-    """``fn(data, side)`` edits the data past (side +1, FAIL) or inside (-1, PASS) the bound."""
-    out = []
-    for side, expect in ((+1, "FAIL"), (-1, "PASS")):
-        def apply(data, mp, side=side):
-            fn(data, side)
-            return cj.judge(data)
-        out.append(Mutation(key, f"{what} ({'past' if side > 0 else 'inside'} the bound)", apply, expect))
-    return out
+    return mutations.pair(key, what, fn, cj.judge)
 
 
 def _nets(data):

@@ -24,22 +24,17 @@ import pytest
 
 from experiments.checks import spectrum_real as sr
 import mutations
-from mutations import Mutation
 from test_mutations_head import coverage
 
 MODULE = "experiments.checks.spectrum_real"
 
 
 def _pair(key, what, fn):
-    """``fn(evidence, side)`` edits the evidence past (side +1, FAIL) or inside (-1, PASS) the bound."""
-    out = []
-    for side, expect in ((+1, "FAIL"), (-1, "PASS")):
-        def apply(data, mp, side=side):
-            evidence = json.loads(Path(data["evidence"]).read_text())  # a fresh copy; the file is not touched
-            fn(evidence, side)
-            return sr.rows_from_evidence(evidence)
-        out.append(Mutation(key, f"{what} ({'past' if side > 0 else 'inside'} the bound)", apply, expect))
-    return out
+    """``fn(evidence, side)`` edits a fresh copy of the evidence file (read from the path the run recorded)."""
+    def edit(data, side):
+        data["rows_from"] = json.loads(Path(data["evidence"]).read_text())
+        fn(data["rows_from"], side)
+    return mutations.pair(key, what, edit, lambda data: sr.rows_from_evidence(data["rows_from"]))
 
 
 def _relative(name, path, ref_name, ref_path, relation):
