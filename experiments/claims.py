@@ -8,7 +8,7 @@ hold is a ``FAIL`` row with its numbers, never an exception.
 ID ranges, so that independent check modules never collide:
 ``C1-C29`` Theorem 4.3 and its lemmas (``checks/thm43.py``),
 ``C30-C49`` the linear head under label noise (``checks/head.py``, ``checks/flips.py``, ``checks/contrast.py``),
-``C50-C69`` trained contrastive encoders (``checks/encoders.py``),
+``C50-C69`` trained contrastive encoders (``checks/encoders.py``; C65-C68 inside Assumption 4.1: ``checks/encoders_a41.py``),
 ``C70-C79`` the paper's headline numbers recomputed from its tables (``checks/tables.py``).
 """
 
