@@ -12,7 +12,7 @@ import pytest
 
 import mutations
 from experiments.checks import encoders, encoders_a41
-from test_mutations_head import check, coverage
+from test_mutations_head import standard_tests
 
 MODULE = "experiments.checks.encoders_a41"
 
@@ -44,15 +44,7 @@ MUTATIONS = [
 ]
 
 
-@pytest.mark.parametrize("preset", ["smoke", pytest.param("cpu", marks=pytest.mark.slow)])
-@pytest.mark.parametrize("mutation", MUTATIONS, ids=lambda m: f"{m.key}: {m.what}")
-def test_mutation_flips_the_row(mutation, preset, monkeypatch):
-    check(mutation, preset, monkeypatch, MODULE)
-
-
-@pytest.mark.parametrize("preset", ["smoke", pytest.param("cpu", marks=pytest.mark.slow)])
-def test_every_passable_row_has_a_mutation_of_its_verdict(preset):
-    coverage(MODULE, MUTATIONS, preset)
+test_mutation_flips_the_row, test_every_passable_row_has_a_mutation_of_its_verdict = standard_tests(MODULE, MUTATIONS)
 
 
 def test_the_graph_is_inside_the_assumptions_and_the_rows_are_complete():
