@@ -8,7 +8,7 @@ hold is a ``FAIL`` row with its numbers, never an exception.
 ID ranges, so that independent check modules never collide:
 ``C1-C29`` Theorem 4.3 and its lemmas (``checks/thm43.py``),
 ``C30-C49`` the linear head under label noise (``checks/head.py``, ``checks/flips.py``, ``checks/contrast.py``),
-``C50-C69`` trained contrastive encoders (``checks/encoders.py``),
+``C50-C69`` trained contrastive encoders (``checks/encoders.py``; C65-C68 inside Assumption 4.1: ``checks/encoders_a41.py``),
 ``C70-C79`` the paper's headline numbers recomputed from its tables (``checks/tables.py``).
 """
 
@@ -307,3 +307,17 @@ def explicit_row(claim: Claim, points, relation: str, per_point, *, tol_of, sett
     pick = failing[0] if failing else max(pool, key=slack)
     text = f"{len(cands) - len(failing)}/{len(cands)} points within the bound"
     return dataclasses.replace(pick, note=f"{text}; {note}" if note else text)
+
+
+def construction_note(ratios, relation: str = LE, *, what: str = "ratio", digits: int = 3) -> str:
+    """How tight a bound is beyond random graphs: ``ratios`` maps a construction (structured or
+    adversarial W, e.g. ``theory.tightness``) to its ratios over a sweep; the note gives each one's
+    worst (largest for ``<=``, smallest for ``>=``) and names the tightest. Non-finite ratios are skipped."""
+    import numpy as np
+
+    pick = max if relation == LE else min
+    per = {k: pick(v) for k, v in ((k, [r for r in rs if np.isfinite(r)]) for k, rs in ratios.items()) if v}
+    if not per:
+        return ""
+    return (f"{what} on constructions: " + ", ".join(f"{k} {v:.{digits}g}" for k, v in per.items())
+            + f" (tightest: {pick(per, key=per.get)})")

@@ -63,9 +63,11 @@ def _spectrum(plt, sw, outdir: Path) -> Path:
 
 
 def _tightness(plt, sw, outdir: Path) -> Path:
-    """measured / bound against delta for the random graphs (max over partitions and seeds) and the
-    two-level graphs (theory.graph.extremal_graph, "two-level"), for the Appendix A bounds."""
+    """measured / bound against delta (top row: Appendix A, xi = 0) and against xi (bottom row: Lemmas B.1-B.2,
+    App. B.2) for the random graphs (worst over partitions and seeds) and each structured / adversarial
+    construction (``experiments.checks.thm43._constructions``)."""
     from experiments import plotting
+    from experiments.checks.thm43 import XI_RATIOS
 
     fams = (("Cor. A.5 (C6)", lambda pt: max(e / b if b > 0 else 0.0 for e, b in
                                             zip(pt["eig2"], bounds.block_eig_upper(np.asarray(pt["sizes"]), pt["delta_r"])))),
@@ -73,17 +75,34 @@ def _tightness(plt, sw, outdir: Path) -> Path:
                                                 zip(pt["eig_sq_sum"], bounds.block_eig_sq_sum_upper(np.asarray(pt["sizes"]), pt["delta_r"])))),
             ("Eq. 12 leading (C7)", lambda pt: max(pt["tail_sq"]) / float(bounds.eq12_leading(pt["delta_r"]))),
             ("Cor. A.6 leading (C9)", lambda pt: pt["tail_sum"] / float(bounds.cor_a6_global_leading(pt["p"], pt["n_sub"], pt["delta_r"]))))
-    fig, axes = plt.subplots(1, len(fams), figsize=(16, 4.0))
+    xi_fams = (("Lemma B.1 entries (C13)", "C13"), ("Lemma B.1 ||H||_F (C14)", "C14"),
+               ("Weyl, (1 - $\\tilde\\lambda_{\\bar K}$)/$\\|E\\|_2$ (C16)", "C16"), ("App. B.2 bias (C27)", "C27"))
+    fig, axes = plt.subplots(2, len(fams), figsize=(16, 7.6))
     rand = [pt for pt in sw["delta"] if pt["delta_r"] > 0]
-    for ax, (name, ratio) in zip(axes, fams):
+    tight = sw.get("tight", [])
+    for ax, (name, ratio) in zip(axes[0], fams):
         ds = sorted({pt["delta"] for pt in rand})
         worst = [max(ratio(pt) for pt in rand if pt["delta"] == d) for d in ds]
         ax.loglog([max(pt["delta_r"] for pt in rand if pt["delta"] == d) for d in ds], worst, "o-", ms=4, label="random (worst)")
-        tight = sw.get("tight", [])
-        if tight:
-            ax.loglog([pt["delta_r"] for pt in tight], [ratio(pt) for pt in tight], "s--", ms=4, label="two-level")
+        for kind in dict.fromkeys(pt.get("construction", "two-level") for pt in tight):
+            pts = sorted((pt for pt in tight if pt.get("construction", "two-level") == kind), key=lambda q: q["delta_r"])
+            ax.loglog([pt["delta_r"] for pt in pts], [ratio(pt) for pt in pts], "s--", ms=4, label=kind)
         ax.axhline(1.0, color="k", lw=1, ls=":")
         ax.set_xlabel(r"realized $\delta$")
+        ax.set_ylabel("measured / bound")
+        ax.set_title(name)
+        ax.legend(fontsize=7)
+    xi_rand, flat = [pt for pt in sw.get("xi", []) if pt["xi_r"] > 0], sw.get("tight_xi", [])
+    for ax, (name, cid) in zip(axes[1], xi_fams):
+        xs = sorted({pt["xi"] for pt in xi_rand})
+        ax.semilogx([max(pt["xi_r"] for pt in xi_rand if pt["xi"] == x) for x in xs],
+                    [max(XI_RATIOS[cid](pt) for pt in xi_rand if pt["xi"] == x) for x in xs], "o-", ms=4,
+                    label=f"random (worst), delta = {xi_rand[0]['delta']:g}" if xi_rand else "random")
+        if flat:
+            ax.semilogx([pt["xi_r"] for pt in flat], [XI_RATIOS[cid](pt) for pt in flat], "s--", ms=4,
+                        label="flat cross = xi, delta = 0")
+        ax.axhline(1.0, color="k", lw=1, ls=":")
+        ax.set_xlabel(r"realized $\xi$")
         ax.set_ylabel("measured / bound")
         ax.set_title(name)
         ax.legend(fontsize=7)

@@ -60,7 +60,35 @@ def plot_head(data, outdir) -> list[Path]:
         fig.suptitle(f"Theorem 4.4: n={cur['n']}, $\\bar K$={cur['n_sub']}, p={cur['p']}, "
                      f"$\\delta$={cur['delta_real']:.3g} (realized), $\\xi$=0")
         paths.append(plotting.save(fig, outdir / "head_bias_variance.png"))
+    if data.get("thm44_tight"):
+        paths.append(_tightness(plt, data, outdir))
     return paths
+
+
+def _tightness(plt, data, outdir: Path) -> Path:
+    """Eq. 15's and A.3's delta terms: max over beta of (measured - leading)/(delta term) against the realized delta,
+    random graphs (``thm44_grid`` at the largest p) vs structured and ascent-found W (``thm44_tight``)."""
+    from experiments import plotting
+    from experiments.checks.head import tight_ratios
+
+    cur, betas = data["thm44_curve"], np.asarray(data["config"]["betas"], dtype=float)
+    pmax = max(q["p"] for q in data["thm44_tight"])
+    series = {"random graphs": [q for q in data["thm44_grid"] if q["p"] == pmax and q["delta"] > 0]}
+    for q in data["thm44_tight"]:
+        series.setdefault(q["kind"], []).append(q)
+    fig, axes = plt.subplots(1, 2, figsize=(11, 4.2))
+    for i, (ax, title) in enumerate(zip(axes, ("Eq. 15 delta term (C33)", r"A.3 $\sqrt{\delta}/\beta$ term (C35)"))):
+        for name, pts in series.items():
+            pts = sorted(pts, key=lambda q: q["delta_real"])
+            r = [tight_ratios(q, betas, cur["n"], cur["n_sub"])[i] for q in pts]
+            ax.semilogx([q["delta_real"] for q in pts], r, "o-" if name == "random graphs" else "s--", ms=4, label=name)
+        ax.axhline(0.0, color="k", lw=1, ls=":")
+        ax.set_xlabel(r"realized $\delta$")
+        ax.set_ylabel(r"max$_\beta$ (measured - leading) / (delta term)")
+        ax.set_title(title)
+        ax.legend(fontsize=7)
+    fig.suptitle(f"How tight Theorem 4.4's delta terms are: n={cur['n']}, $\\bar K$={cur['n_sub']}, p={pmax}, xi = 0")
+    return plotting.save(fig, outdir / "head_tightness.png")
 
 
 def plot_flips(data, outdir) -> list[Path]:

@@ -109,3 +109,16 @@ def half_order_term(x, y, order: float, *, limit: str = "x->0", groups=None) -> 
         q = order - 0.5 if limit == "x->0" else order + 0.5
         out[sel] = y[sel] + abs(y[top]) * (x[sel] / x[top]) ** q
     return out
+
+
+def pair(key: str, what: str, fn: Callable, judge: Callable) -> list[Mutation]:
+    """Two mutations of row ``key``: ``fn(data, +1)`` moves the measurement past its bound the way the claim
+    forbids (must FAIL), ``fn(data, -1)`` just inside it (must PASS: the repair of a row that FAILs as a
+    finding); both re-judged by ``judge(data) -> rows``."""
+    out = []
+    for side, expect in ((+1, "FAIL"), (-1, "PASS")):
+        def apply(data, mp, side=side):
+            fn(data, side)
+            return judge(data)
+        out.append(Mutation(key, f"{what} ({'past' if side > 0 else 'inside'} the bound)", apply, expect))
+    return out

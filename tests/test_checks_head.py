@@ -57,7 +57,7 @@ def test_smoke_theorem_rows_hold(smoke):
 def test_plot_is_a_function_of_the_data(smoke, tmp_path):
     module, _, data = smoke
     paths = module.plot(json.loads(json.dumps(_to_jsonable(data))), tmp_path)
-    assert len(paths) == {head: 1, flips: 2, contrast: 2}[module]
+    assert len(paths) == {head: 2, flips: 2, contrast: 2}[module]
     for p in paths:
         assert p.exists() and p.stat().st_size > 10_000
         assert p.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"

@@ -8,13 +8,14 @@ import copy
 import numpy as np
 import pytest
 
+import mutations
 from experiments.checks import jacobian as cj
 
 
 @pytest.fixture(scope="module")
 def smoke():
-    rows, data = cj.run("smoke", seed=0)
-    return rows, data
+    """The smoke run, shared with tests/test_mutations_jacobian.py (one run per test session)."""
+    return mutations.saved_run("experiments.checks.jacobian", "smoke", 0)
 
 
 def verdicts(data):

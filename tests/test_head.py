@@ -16,6 +16,7 @@ from theory.head import (
     accuracy,
     bias_variance,
     expected_risk,
+    monte_carlo_risk,
     information_nuisance,
     ridge_hat,
     mixture_inputs,
@@ -187,6 +188,7 @@ def test_public_functions_trace_under_jit_and_vmap():
         "spectral_predictions": lambda b: spectral_predictions(S.eigvecs, S.eigvals, Y, b),
         "bias_variance": lambda b: bias_variance(S.eigvecs, S.eigvals, Y, b, 2.0 * b),
         "expected_risk": lambda s: expected_risk(ridge_hat(S.F, 0.1), Y, s),
+        "monte_carlo_risk": lambda b: monte_carlo_risk(S.F, Y, b, 2.0 * b, key=jax.random.PRNGKey(5), trials=8),
         "recovery": lambda b: recovery(S.eigvecs, S.eigvals, fl.Y_noisy, clean, b),
         "accuracy": lambda b: accuracy(spectral_predictions(S.eigvecs, S.eigvals, fl.Y_noisy, b), clean),
         "singular_basis": lambda b: singular_basis(b * S.F),
@@ -236,3 +238,20 @@ def test_extremal_graphs_sit_at_the_edge_of_assumption_41(kind):
     assert measure_delta(W, part) == pytest.approx(0.3) and measure_xi(W, part) == 0.0
     with pytest.raises(ValueError, match="kind must be"):
         extremal_graph(part, 0.3, "star")
+
+
+def test_monte_carlo_risk_is_unbiased_for_eq13_and_reproducible():
+    """The mean of monte_carlo_risk lies within 4 standard errors of Eq. 13 (C30's band, MC_C = 4); the same key
+    gives the same draws; bad ``trials`` is refused."""
+    from theory.head import monte_carlo_risk
+
+    part = balanced_partition(3, 6, 2)
+    S = optimal_representation(normalized_adjacency(make_graph(jax.random.PRNGKey(0), part, 0.1, 0.0)), 6)
+    Y = part.labels()
+    r = np.asarray(monte_carlo_risk(S.F, Y, 0.1, 1.5, key=jax.random.PRNGKey(7), trials=4000))
+    exact = float(bias_variance(S.eigvecs, S.eigvals, Y, 0.1, 1.5).risk)
+    assert abs(r.mean() - exact) <= 4.0 * r.std(ddof=1) / np.sqrt(r.size)
+    assert abs(r.mean() - exact) > 0  # a real Monte-Carlo estimate, not the formula
+    np.testing.assert_array_equal(r[:10], np.asarray(monte_carlo_risk(S.F, Y, 0.1, 1.5, key=jax.random.PRNGKey(7), trials=4000))[:10])
+    with pytest.raises(ValueError, match="trials"):
+        monte_carlo_risk(S.F, Y, 0.1, 1.5, key=jax.random.PRNGKey(7), trials=1)

@@ -15,22 +15,15 @@ from __future__ import annotations
 
 import pytest
 
+import mutations
 from experiments.checks import encoders
-from mutations import Mutation
 from test_mutations_head import check, coverage, setter
 
 MODULE = "experiments.checks.encoders"
 
 
 def _pair(key, what, fn):
-    """A FAIL mutation (``fn(data, +1)``: past the bound) and a PASS one (``fn(data, -1)``: inside it)."""
-    out = []
-    for side, expect in ((+1, "FAIL"), (-1, "PASS")):
-        def apply(data, mp, side=side):
-            fn(data, side)
-            return encoders.judge(data)
-        out.append(Mutation(key, f"{what} ({'past' if side > 0 else 'inside'} the bound)", apply, expect))
-    return out
+    return mutations.pair(key, what, fn, encoders.judge)
 
 
 def _gap(name):

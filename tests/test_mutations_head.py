@@ -173,3 +173,21 @@ def test_mutation_flips_the_row(mutation, preset, monkeypatch):
 @pytest.mark.parametrize("preset", ["smoke", pytest.param("cpu", marks=pytest.mark.slow)])
 def test_every_passable_row_has_a_mutation_of_its_verdict(preset):
     coverage(MODULE, MUTATIONS, preset)
+
+
+def standard_tests(module_name, all_mutations):
+    """The two tests of a mutation file, at the smoke preset (and the cpu one under ``-m slow``): each mutation
+    gives its verdict (:func:`check`), and every PASS-able row has one (:func:`coverage`). Assign them to
+    module-level ``test_*`` names."""
+    presets = ["smoke", pytest.param("cpu", marks=pytest.mark.slow)]
+
+    @pytest.mark.parametrize("preset", presets)
+    @pytest.mark.parametrize("mutation", all_mutations, ids=lambda m: f"{m.key}: {m.what}")
+    def flips(mutation, preset, monkeypatch):
+        check(mutation, preset, monkeypatch, module_name)
+
+    @pytest.mark.parametrize("preset", presets)
+    def covered(preset):
+        coverage(module_name, all_mutations, preset)
+
+    return flips, covered

@@ -2,7 +2,8 @@
 
 One concept a module: ``graph`` (the augmentation graph and the assumption meters),
 ``representation`` (the optimal representation and its spectrum), ``losses``,
-``bounds`` (every closed-form bound of the paper), ``tolerances``.
+``bounds`` (every closed-form bound of the paper), ``tightness`` (adversarial W for how tight a bound is),
+``tolerances``.
 Theory checks run in float64: call ``jax.config.update("jax_enable_x64", True)``.
 """
 
@@ -11,6 +12,7 @@ from theory.graph import (
     StructuredGraph,
     balanced_partition,
     check_weights,
+    extremal_graph,
     make_graph,
     make_structured_graph,
     measure_delta,
@@ -30,5 +32,7 @@ from theory.representation import (
     subspace_distance,
     top_eigh,
 )
-from theory.head import bias_variance, information_nuisance, ridge_head, shrinkage, spectral_predictions, train_head
+from theory.head import (bias_variance, information_nuisance, monte_carlo_risk, ridge_head, shrinkage, spectral_predictions,
+                         train_head)
 from theory.noise import asymmetric_flips, concentrated_flips, gaussian_noise, symmetric_flips
+from theory.tightness import adversarial_graphs, ascend_block

@@ -14,6 +14,7 @@ leading term (or the scale of the O-term) and the caller fits the order over a s
 
 from __future__ import annotations
 
+import functools
 import math
 from typing import NamedTuple
 
@@ -165,14 +166,20 @@ def loglog_order(x, y, *, key, groups=None, n_groups: int = 1, n_boot: int = 200
         raise ValueError(f"level must be in (0, 1), got {level!r}")
     if not (isinstance(n_groups, int) and n_groups >= 1):
         raise ValueError(f"n_groups must be an int >= 1, got {n_groups!r}")
+    g = jnp.zeros(x.shape, jnp.int32) if groups is None else jnp.asarray(groups, jnp.int32)
+    if g.shape != x.shape:
+        raise ValueError(f"groups must have the shape of x {x.shape}, got {g.shape}")
+    return _loglog_order(x, y, key, g, n_groups, n_boot, float(level))
+
+
+@functools.partial(jax.jit, static_argnums=(4, 5, 6))
+def _loglog_order(x, y, key, g, n_groups, n_boot, level):
+    """:func:`loglog_order` after validation: one compiled function per (shape, n_groups, n_boot, level)."""
     dtype = jnp.result_type(x.dtype, y.dtype, jnp.float32)
     x, y = x.astype(dtype), y.astype(dtype)
     used = (x > 0) & (y > 0) & jnp.isfinite(x) & jnp.isfinite(y)
     lx = jnp.log(jnp.where(used, x, 1.0))
     ly = jnp.log(jnp.where(used, y, 1.0))
-    g = jnp.zeros(x.shape, jnp.int32) if groups is None else jnp.asarray(groups, jnp.int32)
-    if g.shape != x.shape:
-        raise ValueError(f"groups must have the shape of x {x.shape}, got {g.shape}")
     onehot = jax.nn.one_hot(g, n_groups, dtype=dtype) * used[:, None]
 
     def slope(w):

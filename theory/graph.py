@@ -323,15 +323,20 @@ def measure_xi(W, part: Partition) -> float:
         return float("inf")
     return max_cross / min_within
 
-def extremal_graph(part: Partition, delta: float, kind: str, *, dtype=jnp.float64) -> Weights:
+def extremal_graph(part: Partition, delta: float, kind: str, *, xi: float = 0.0, dtype=jnp.float64) -> Weights:
     """Structured weight matrices at the edge of Assumption 4.1 (realized delta exactly ``delta``,
     xi = 0), for how tight a bound is beyond random graphs:
 
     - ``"two-level"``: in each sub-class, entries ``1 + delta`` among its first half and 1 elsewhere
       (two clusters inside the sub-class: the Perron vector is as uneven as two levels allow);
     - ``"hub"``: entries ``1 + delta`` in the row and column of the sub-class's first point, 1 elsewhere.
+
+    ``xi > 0``: every cross-sub-class entry is ``xi``, the largest Assumption 4.2 allows (the smallest
+    within entry is 1), so the realized xi is exactly ``xi``: the edge of Lemma B.1's bounds. With
+    ``delta = 0`` the blocks are all ones and the spectrum is exact: ``lambda_K-bar = 1 - ||E||_2``
+    (Weyl's bound of Lemma B.2 holds with equality) for balanced sub-classes.
     """
-    _check_delta_xi(delta, 0.0)
+    _check_delta_xi(delta, xi)
     if kind not in ("two-level", "hub"):
         raise ValueError(f"kind must be 'two-level' or 'hub', got {kind!r}")
     sub = part.sub_of_point
@@ -342,4 +347,4 @@ def extremal_graph(part: Partition, delta: float, kind: str, *, dtype=jnp.float6
     else:
         h = rank == 0
         high = h[:, None] | h[None, :]
-    return jnp.asarray(np.where(sub[:, None] == sub[None, :], 1.0 + delta * high, 0.0), dtype)
+    return jnp.asarray(np.where(sub[:, None] == sub[None, :], 1.0 + delta * high, float(xi)), dtype)

@@ -154,6 +154,29 @@ def _ridge_hat(F, beta):
     return F @ jnp.linalg.solve(F.T @ F + beta * jnp.eye(p, dtype=F.dtype), F.T)
 
 
+def monte_carlo_risk(F: Representation, Y: Labels, beta, sigma, *, key: PRNGKeyArray, trials: int) -> Array:
+    """The Monte-Carlo side of Eq. 13: ``(1/n)||Y - H (Y + dY_t)||_F^2`` for ``trials`` independent draws of
+    Gaussian label noise ``dY_t`` (columns ``N(0, sigma^2 I / K)``), with ``H`` the ridge hat matrix of ``F``
+    at ``beta``. Returns the per-trial risks, shape ``(trials,)``; their mean estimates
+    :func:`bias_variance`'s ``bias2 + variance``. One ``vmap`` over the trials' keys (split from
+    ``key``); traces in ``beta`` and ``sigma`` (so a grid of settings is one more ``vmap``)."""
+    if not (isinstance(trials, int) and trials >= 2):
+        raise ValueError(f"trials must be an int >= 2, got {trials!r}")
+    return _monte_carlo_risk(F, Y, _check_beta(beta), _check_sigma(sigma), key, trials)
+
+
+@partial(jax.jit, static_argnums=(5,))
+def _monte_carlo_risk(F, Y, beta, sigma, key, trials):
+    H = _ridge_hat(F, beta)
+    n, K = Y.shape
+
+    def one(k):
+        dY = jax.random.normal(k, (n, K), dtype=Y.dtype) / jnp.sqrt(jnp.asarray(K, Y.dtype))
+        return jnp.sum((Y - H @ (Y + sigma * dY)) ** 2) / n
+
+    return jax.vmap(one)(jax.random.split(key, trials))
+
+
 # ----------------------------------------------------------------------------
 # Accuracy.
 # ----------------------------------------------------------------------------

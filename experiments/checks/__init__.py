@@ -27,6 +27,7 @@ MODULES = (
     "experiments.checks.flips",
     "experiments.checks.contrast",
     "experiments.checks.encoders",
+    "experiments.checks.encoders_a41",
     "experiments.checks.tables",
     "experiments.checks.spectrum_real",
     "experiments.checks.jacobian",

@@ -289,7 +289,7 @@ def judge(data: dict) -> list:
     setting = (f"K={cfg.n_classes}, K-bar={cfg.n_sub}, n={n}, d={cfg.d}, p={cfg.p}, sigma={cfg.sigma}, "
                f"batch={cfg.batch}, seed={seed}")
     rows = []
-    outside = f"realized delta {graph['delta']:.3g} (Assumption 4.1 needs < 1)"
+    outside = f"realized delta {graph['delta']:.3g} (Assumption 4.1 needs < 1; the same criteria inside it: C65-C68)"
     f = final
     rel = lambda v, m: (v - m) / abs(m)  # noqa: E731
     ts = f["table/spectral"]

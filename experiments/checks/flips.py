@@ -28,12 +28,12 @@ import jax.numpy as jnp
 import numpy as np
 
 from experiments.checks.head import ROUNDOFF, judge_sections, key, run_sections, spectral_graph
-from experiments.claims import GE, INFO, Claim, order_row, row
+from experiments.claims import GE, INFO, Claim, construction_note, order_row, row
 from theory import bounds
-from theory.graph import Partition, balanced_partition, measure_delta, measure_xi, partition
+from theory.graph import Partition, balanced_partition, extremal_graph, measure_delta, measure_xi, partition
 from theory.head import random_features, recovery, recovery_boundary, singular_basis
 from theory.noise import asymmetric_flips, concentrated_flips, symmetric_flips
-from theory.representation import degree_weighted
+from theory.representation import degree_weighted, normalized_adjacency, optimal_representation
 
 REGIME = 10.0
 
@@ -183,15 +183,19 @@ def _measure_content(cfg: Config, seed: int):
         clean = jnp.asarray(part.class_of_point)
         for d_i, delta in enumerate(cfg.deltas):
             for x_i, xi in enumerate(cfg.xis if r == 1.0 else (0.0,)):
-                W, S = spectral_graph(part, delta, xi, p, key(seed, 52, r_i, d_i, x_i))
-                g = dict(ratio=max(part.sizes) / min(part.sizes), delta=delta, xi=xi, delta_real=measure_delta(W, part),
-                         xi_real=measure_xi(W, part), kinds={})
-                for kind, fls in flips.items():
-                    Yn = jnp.stack([f.Y_noisy for f in fls])
-                    g["kinds"][kind] = dict(alpha=[f.alpha_max for f in fls], c_max=[f.c_max for f in fls],
-                                            **{name: np.round(np.asarray(_recoveries(V, lam, Yn, clean, betas)), 6)
-                                               for name, (V, lam) in _reps(S, W).items()})  # (beta, alpha)
-                graphs.append(g)
+                cases = [("random", *spectral_graph(part, delta, xi, p, key(seed, 52, r_i, d_i, x_i)))]
+                if r == 1.0 and xi in (0.0, max(cfg.xis)):  # the edge of both assumptions: two-level blocks, cross = xi
+                    We = extremal_graph(part, delta, "two-level", xi=xi)
+                    cases.append(("two-level", We, optimal_representation(normalized_adjacency(We), p, n_sub=cfg.n_sub)))
+                for construction, W, S in cases:
+                    g = dict(ratio=max(part.sizes) / min(part.sizes), delta=delta, xi=xi, delta_real=measure_delta(W, part),
+                             xi_real=measure_xi(W, part), kinds={}, construction=construction)
+                    for kind, fls in flips.items():
+                        Yn = jnp.stack([f.Y_noisy for f in fls])
+                        g["kinds"][kind] = dict(alpha=[f.alpha_max for f in fls], c_max=[f.c_max for f in fls],
+                                                **{name: np.round(np.asarray(_recoveries(V, lam, Yn, clean, betas)), 6)
+                                                   for name, (V, lam) in _reps(S, W).items()})  # (beta, alpha)
+                    graphs.append(g)
     return {"content": {"betas": list(cfg.betas), "graphs": graphs}}
 
 
@@ -201,6 +205,14 @@ def _below(g, kind):
     c = np.asarray(k["c_max"], dtype=float)
     thr = np.where(c > 0, np.asarray(bounds.flip_threshold(c, g["ratio"])), 1.0)
     return np.asarray(k["alpha"]) < thr - g["scale"] - ROUNDOFF
+
+
+def _covered_over_boundary(g, kind: str, name: str, i: int) -> float:
+    """How tight Thm 4.5 / Cor 4.6 is on one graph at the i-th beta: the largest realized alpha the statement covers
+    (``_below``) over the recovery boundary (the last fully recovered alpha); nan where it covers none."""
+    below, alpha = _below(g, kind), np.asarray(g["kinds"][kind]["alpha"])
+    b = g["summary"][kind][name]["boundary"][i]
+    return float(alpha[below].max() / b) if below.any() and b > 0 else math.nan
 
 
 def _judge_content(d: dict, cfg: Config):
@@ -229,9 +241,14 @@ def _judge_content(d: dict, cfg: Config):
                             note=f"min recovery over alpha_real < threshold - s (s = sqrt(delta) + Kbar^2.5 xi, realized), worst at "
                                  f"delta={g['delta_real']:.3g}, xi={g['xi_real']:.2g}, ratio={g['ratio']:.3g}, beta={betas[i]:.3g}; "
                                  f"outside the regime (beta < {REGIME:g} s) the same test gives {mb((h, j)):.3g} "
-                                 f"(delta={h['delta_real']:.3g}, xi={h['xi_real']:.2g}, beta={betas[j]:.3g})"))
+                                 f"(delta={h['delta_real']:.3g}, xi={h['xi_real']:.2g}, beta={betas[j]:.3g}); tightness in the "
+                                 "regime (1: recovery stops right above what the statement covers; grid step 1/n_k), "
+                                 + construction_note({c: [_covered_over_boundary(g, kind, name, i) for g, i in pts
+                                                          if g.get("construction", "random") == c]
+                                                      for c in dict.fromkeys(g.get("construction", "random") for g, _ in pts)},
+                                                     what="largest covered alpha / recovery boundary")))
     # C41: beta*(delta), the smallest beta from which the recovery boundary equals its large-beta value at every larger beta
-    base = [g for g in graphs if g["ratio"] == 1.0 and g["xi"] == 0]
+    base = [g for g in graphs if g["ratio"] == 1.0 and g["xi"] == 0 and g.get("construction", "random") == "random"]
     star, last = [], []
     for g in base:
         bd = np.asarray(g["summary"]["asymmetric"]["F*Sigma"]["boundary"])

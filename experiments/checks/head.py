@@ -13,6 +13,7 @@ interval, one intercept per fixed (p, beta); FAIL when the claimed order lies ab
 from __future__ import annotations
 
 import dataclasses
+import functools
 import math
 import time
 
@@ -20,11 +21,11 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from experiments.claims import LE, Claim, error_row, order_row, row
-from theory import bounds
+from experiments.claims import LE, Claim, construction_note, error_row, order_row, row
+from theory import bounds, tightness
 from theory.graph import Partition, balanced_partition, extremal_graph, make_graph, measure_delta, measure_xi
-from theory.head import bias_variance, expected_risk, random_features, ridge_hat, ridge_head, singular_basis, \
-    spectral_predictions
+from theory.head import bias_variance, expected_risk, monte_carlo_risk, random_features, ridge_hat, ridge_head, \
+    singular_basis, spectral_predictions
 from theory.noise import gaussian_noise
 from theory.representation import normalized_adjacency, optimal_representation
 
@@ -41,10 +42,6 @@ ROUNDOFF = 1e-9
 # and "error ~ sigma^2 Kbar/n/(beta+1)^2" as within a factor 2 (|risk/lead - 1| <= 1). Fixed before the run.
 REGIME = 10.0
 APPROX = 1.0
-
-# The order fits pad their sweeps to a multiple of this many points (padding is masked out), so the
-# fit compiles once for every O() row: measured 6.7 s per row unpadded on the shared 2-core machine.
-ORDER_PAD = 256
 
 
 C = {c.id: c for c in (
@@ -140,8 +137,6 @@ def order_rows(claim: Claim, groups: dict, order: float, *, setting: str, what: 
     y = [v for _, ys in groups.values() for v in ys]
     ids = [g for g, (xs, _) in groups.items() for _ in xs]
     n_pos, n_all = sum(1 for v in y if v > 0), len(y)
-    pad = ORDER_PAD - len(x) % ORDER_PAD if n_pos else 0  # x = 0 points are left out of the fit; one shape, one compilation
-    x, y, ids = x + [0.0] * pad, y + [0.0] * pad, ids + [ids[0]] * pad
     return order_row(claim, x, y, order, groups=ids, label=label, setting=setting,
                      note=f"{what}; {n_pos} of {n_all} (graph, p, beta) points with excess > 0 ({len(groups)} sub-sweeps, "
                           f"one slope, an intercept each); excess <= 0 satisfies the bound with constant 0")
@@ -152,10 +147,10 @@ def order_rows(claim: Claim, groups: dict, order: float, *, setting: str, what: 
 # ----------------------------------------------------------------------------
 
 
-@jax.jit
-def _risk_trials(H, Y, sigma, dY):
-    pred = jnp.einsum("ij,tjk->tik", H, Y[None] + sigma * dY)
-    return jnp.sum((Y[None] - pred) ** 2, axis=(1, 2)) / Y.shape[0]
+@functools.partial(jax.jit, static_argnums=(5,))
+def _mc_over_settings(F, Y, betas, sigmas, keys, trials):
+    """Eq. 13's Monte-Carlo risks (``theory.head.monte_carlo_risk``) for every (beta, sigma): (settings, trials)."""
+    return jax.vmap(lambda b, s, k: monte_carlo_risk(F, Y, b, s, key=k, trials=trials))(betas, sigmas, keys)
 
 
 def _measure_eq13(cfg: Config, seed: int):
@@ -164,24 +159,25 @@ def _measure_eq13(cfg: Config, seed: int):
     W, S = spectral_graph(part, cfg.mc_delta, 0.0, cfg.mc_p, key(seed, 1))
     G = random_features(n, cfg.mc_p, key=key(seed, 2), frobenius=float(jnp.linalg.norm(S.F)))
     reps = {"CL": (S.F, S.eigvecs, S.eigvals), "random": (G, *singular_basis(G))}
+    grid = [(beta, sigma) for beta in cfg.mc_betas for sigma in cfg.mc_sigmas]
     pts, t = [], 0
-    for name, (F, V, lam) in reps.items():
-        for beta in cfg.mc_betas:
+    for r_i, (name, (F, V, lam)) in enumerate(reps.items()):
+        # every (beta, sigma) setting's trials at once: a vmap over the settings of theory's vmap over trials
+        ks = jnp.stack([key(seed, 3, r_i * len(grid) + j + 1) for j in range(len(grid))])
+        risks = np.asarray(_mc_over_settings(F, Y, *(jnp.asarray(v, dtype=Y.dtype) for v in zip(*grid)), ks, cfg.mc_trials))
+        for (beta, sigma), r in zip(grid, risks):
             H = ridge_hat(F, beta)
-            for sigma in cfg.mc_sigmas:
-                t += 1
-                formula = bias_variance(V, lam, Y, beta, sigma)
-                exact = float(expected_risk(H, Y, sigma).risk)
-                dY = jax.random.normal(key(seed, 3, t), (cfg.mc_trials, n, K), dtype=Y.dtype) / math.sqrt(K)
-                r = np.asarray(_risk_trials(H, Y, sigma, dY))
-                mean, sd = float(np.mean(r)), float(np.std(r, ddof=1))
-                risk = float(formula.risk)
-                pts.append(dict(rep=name, beta=beta, sigma=sigma, formula=risk, bias2=float(formula.bias2),
-                                variance=float(formula.variance), mc_mean=mean, mc_std=sd, err=abs(mean - risk),
-                                band=MC_C * sd / math.sqrt(cfg.mc_trials), exact=exact))
-                Yn = gaussian_noise(Y, sigma, key=key(seed, 4, t)).Y_noisy
-                diff = F @ ridge_head(F, Yn, beta) - spectral_predictions(V, lam, Yn, beta)
-                pts[-1]["pred_diff"] = float(jnp.max(jnp.abs(diff)))
+            t += 1
+            formula = bias_variance(V, lam, Y, beta, sigma)
+            exact = float(expected_risk(H, Y, sigma).risk)
+            mean, sd = float(np.mean(r)), float(np.std(r, ddof=1))
+            risk = float(formula.risk)
+            pts.append(dict(rep=name, beta=beta, sigma=sigma, formula=risk, bias2=float(formula.bias2),
+                            variance=float(formula.variance), mc_mean=mean, mc_std=sd, err=abs(mean - risk),
+                            band=MC_C * sd / math.sqrt(cfg.mc_trials), exact=exact))
+            Yn = gaussian_noise(Y, sigma, key=key(seed, 4, t)).Y_noisy
+            diff = F @ ridge_head(F, Yn, beta) - spectral_predictions(V, lam, Yn, beta)
+            pts[-1]["pred_diff"] = float(jnp.max(jnp.abs(diff)))
     return {"eq13": pts, "eq13_n": n}
 
 
@@ -218,14 +214,21 @@ def _measure_thm44(cfg: Config, seed: int):
         for p in cfg.ps:
             b2, v1 = _over_betas(S.eigvecs[:, :p], S.eigvals[:p], Y, betas)
             grid.append(dict(delta=delta, delta_real=d_real, p=p, bias2=b2, variance=v1))
-    # how tight Eq. 15's and A.3's delta terms are beyond random graphs: structured W at the same delta
+    # how tight Eq. 15's and A.3's delta terms are beyond random graphs: structured W at the same delta, and
+    # blocks found by gradient ascent on (measured - leading)/(delta term) over beta (theory.tightness)
+    graphs = [(kind, d, extremal_graph(part, d, kind)) for d in cfg.tight_deltas for kind in ("two-level", "hub")]
+    td, pmax = np.asarray(cfg.tight_deltas), max(cfg.ps)
+    bb, q = np.tile(betas, (len(td), 1)), np.full(len(td), pmax // nb)  # q: eigenpairs per block in the top pmax
+    bl = np.asarray([[np.asarray(a) for a in bounds.bias_bound_eq15(betas, d, n, nb)] for d in td])  # (delta, 2, beta)
+    vl = np.asarray([[np.asarray(a) for a in bounds.variance_bound_a3(betas, d, 1.0, n, nb, pmax)] for d in td])
+    graphs += tightness.adversarial_graphs(part, td, [("ascent (bias)", tightness.head_bias_ratio, (bb, bl[:, 0], bl[:, 1], q)),
+                                                      ("ascent (variance)", tightness.head_variance_ratio, (bb, vl[:, 0], vl[:, 1], q))],
+                                           key=key(seed, 13))
     tight = []
-    for delta in cfg.tight_deltas:
-        for kind in ("two-level", "hub"):
-            W = extremal_graph(part, delta, kind)
-            S = optimal_representation(normalized_adjacency(W), max(cfg.ps), n_sub=nb)
-            b2, v1 = _over_betas(S.eigvecs, S.eigvals, Y, betas)
-            tight.append(dict(kind=kind, delta_real=measure_delta(W, part), p=max(cfg.ps), bias2=b2, variance=v1))
+    for kind, delta, W in graphs:
+        S = optimal_representation(normalized_adjacency(W), pmax, n_sub=nb)
+        b2, v1 = _over_betas(S.eigvecs, S.eigvals, Y, betas)
+        tight.append(dict(kind=kind, delta=delta, delta_real=measure_delta(W, part), p=pmax, bias2=b2, variance=v1))
     # C36/C48/C49: delta = xi -> 0 together
     xi_pts = []
     for j, xi in enumerate(cfg.xis):
@@ -249,6 +252,15 @@ def _measure_thm44(cfg: Config, seed: int):
     return data
 
 
+def tight_ratios(q: dict, betas, n: int, n_sub: int) -> tuple[float, float]:
+    """How tight Eq. 15's and A.3's delta terms are on one graph: max over beta of (bias^2 - leading)/(delta term)
+    and (variance - leading)/(sqrt(delta)/beta term), at the realized delta."""
+    lead, lin = (np.asarray(a) for a in bounds.bias_bound_eq15(betas, q["delta_real"], n, n_sub))
+    vl, vs = (np.asarray(a) for a in bounds.variance_bound_a3(betas, q["delta_real"], 1.0, n, n_sub, q["p"]))
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return (float(np.max((np.asarray(q["bias2"]) - lead) / lin)), float(np.max((np.asarray(q["variance"]) - vl) / vs)))
+
+
 def _judge_thm44(d: dict, cfg: Config):
     grid, xi_pts = d["thm44_grid"], d["thm44_xi"]
     n, nb = d["thm44_curve"]["n"], cfg.n_sub
@@ -261,16 +273,11 @@ def _judge_thm44(d: dict, cfg: Config):
     xi_pts = [dict(q, bias2=np.asarray(q["bias2"]), variance=np.asarray(q["variance"]), bias_lead=(betas / (1 + betas)) ** 2,
                    var_lead=np.asarray(bounds.variance_leading(betas, 1.0, n, nb))) for q in xi_pts]
     pos = [g for g in grid if g["delta"] > 0]
-    tight = {}  # largest (measured - leading) / (explicit delta term) per family: random graphs vs structured ones
-    for fam, pts in (("random", [q for q in pos if q["p"] == max(cfg.ps)]), ("structured", d.get("thm44_tight", []))):
-        for q in pts:
-            lead, lin = (np.asarray(a) for a in bounds.bias_bound_eq15(betas, q["delta_real"], n, nb))
-            vl, vs = (np.asarray(a) for a in bounds.variance_bound_a3(betas, q["delta_real"], 1.0, n, nb, q["p"]))
-            with np.errstate(divide="ignore", invalid="ignore"):
-                b_r, v_r = np.max((np.asarray(q["bias2"]) - lead) / lin), np.max((np.asarray(q["variance"]) - vl) / vs)
-            tight[fam] = np.maximum(tight.get(fam, (-np.inf, -np.inf)), (b_r, v_r))
-    tnote = lambda i: (f"; tightness, max (measured - leading)/(delta term) at p={max(cfg.ps)}: random graphs "  # noqa: E731
-                       f"{tight['random'][i]:.3g}, structured W (two-level, hub) {tight.get('structured', [np.nan] * 2)[i]:.3g}")
+    rand = [q for q in pos if q["p"] == max(cfg.ps)]
+    by = {"random graphs": rand, **{k: [q for q in d.get("thm44_tight", []) if q["kind"] == k]
+                                    for k in dict.fromkeys(q["kind"] for q in d.get("thm44_tight", []))}}
+    tnote = lambda i: (f"; tightness, max (measured - leading)/(delta term) over beta at p={max(cfg.ps)}, "  # noqa: E731
+                       + construction_note({k: [tight_ratios(q, betas, n, nb)[i] for q in v] for k, v in by.items()}, what="max"))
     # C33: worst ratio of bias^2 to Eq. 15's explicit terms over delta > 0
     g, j = max(((g, j) for g in pos for j in range(len(betas))),
                key=lambda t: t[0]["bias2"][t[1]] / (t[0]["bias_lead"][t[1]] + t[0]["bias_lin"][t[1]]))

@@ -15,11 +15,11 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from experiments.claims import (GE, INFO, LARGE, LE, NEAR, SMALL, Claim, error_row, explicit_row, fmt as _fmt,
+from experiments.claims import (GE, INFO, LARGE, LE, NEAR, SMALL, Claim, construction_note, error_row, explicit_row, fmt as _fmt,
                                leading_term_row, order_row, row)
 from experiments.checks import thm43_large
 from experiments.plot_thm43 import plot  # noqa: F401  (the checks protocol: module.plot(data, outdir))
-from theory import bounds, tolerances
+from theory import bounds, tightness, tolerances
 from theory.graph import (Partition, balanced_partition, make_graph, extremal_graph, measure_delta, measure_xi,
                           partition)
 from theory.head import bias_variance
@@ -104,7 +104,6 @@ PRESETS = {
 PRESETS["large"] = dataclasses.replace(PRESETS["cpu"], structured=True, seeds=1)
 
 
-
 def measure_dense(part: Partition, delta: float, xi: float, seed: int, p: int, betas=(), W=None) -> dict:
     """Every quantity of Theorem 4.3 on one generated dense graph, or on ``W`` (and App. B.2's bias at ``betas``)."""
     W = make_graph(jax.random.PRNGKey(seed), part, delta, xi) if W is None else W
@@ -166,11 +165,7 @@ def _sweeps(cfg: Config, seed: int, progress) -> dict:
     for kind, name, part, d, x, s in progress(tasks, desc="thm43 graphs"):
         p = min(cfg.p_per_sub * part.n_sub, part.n - 1)
         out[kind].append({**measure_dense(part, d, x, s, p, cfg.betas if kind == "xi" else ()), "partition": name})
-    name, sizes, n_classes = cfg.partitions[0]  # the tightest construction (theory.graph.extremal_graph, "two-level")
-    part = partition(sizes, n_classes=n_classes)
-    out["tight"] = [{**measure_dense(part, d, 0.0, 0, min(cfg.p_per_sub * part.n_sub, part.n - 1),
-                                     W=extremal_graph(part, d, "two-level")), "partition": f"two-level, {name}"}
-                    for d in progress(cfg.deltas, desc="thm43 two-level graphs") if d > 0]
+    out["tight"], out["tight_xi"] = _constructions(cfg, seed, progress)
     for K in progress(cfg.n_subs_scaling, desc="thm43 K-bar sweep"):
         part = balanced_partition(K, cfg.m_scaling, 2)
         for s in range(cfg.order_seeds):
@@ -181,6 +176,24 @@ def _sweeps(cfg: Config, seed: int, progress) -> dict:
     return out
 
 
+def _constructions(cfg: Config, seed: int, progress):
+    """Structured and adversarial W on the first (balanced) partition, for how tight each bound is beyond random
+    graphs: two-level blocks (``theory.graph.extremal_graph``), blocks by gradient ascent on the measured side of
+    Lemma A.4 / Eq. 12 / Cor. A.6 (``theory.tightness``), and for xi > 0 all-ones blocks with every cross entry xi."""
+    name, sizes, n_classes = cfg.partitions[0]
+    part = partition(sizes, n_classes=n_classes)
+    p, deltas = min(cfg.p_per_sub * part.n_sub, part.n - 1), [d for d in cfg.deltas if d > 0]
+    scores = [("ascent (tail_sq)", tightness.tail_sq, ()),  # Cor. A.5, Lemma A.4, Eq. 12 (lambda_2 <= sqrt(tail_sq))
+              ("ascent (tail_sum)", tightness.tail_sum, (np.full(len(deltas), p // part.n_sub),))]  # Cor. A.6
+    tasks = [("two-level", d, extremal_graph(part, d, "two-level")) for d in deltas]
+    tasks += tightness.adversarial_graphs(part, deltas, scores, key=jax.random.PRNGKey(seed + 100)) if part.balanced else []
+    tight = [{**measure_dense(part, d, 0.0, 0, p, W=W), "partition": f"{kind}, {name}", "construction": kind}
+             for kind, d, W in progress(tasks, desc="thm43 structured / adversarial graphs")]
+    return tight, [{**measure_dense(part, 0.0, x, 0, p, cfg.betas, W=extremal_graph(part, 0.0, "two-level", xi=x)),
+                    "partition": f"flat cross = xi, {name}", "construction": "flat cross = xi"}
+                   for x in cfg.xis if x > 0 and part.balanced]
+
+
 # --- judge: one function per claim (or group of claims), each guarded ------------
 
 
@@ -188,9 +201,12 @@ ATOL, RTOL = tolerances.eig_atol("float64"), tolerances.bound_rtol("float64")
 
 
 def _tightest(tight, per_point, relation):
-    """The bound's ratio on the two-level extremal graphs (theory.graph.extremal_graph), as a note."""
-    r = [m / b for m, b, _ in map(per_point, tight) if b != 0]
-    return f"two-level extremal graphs: ratio {max(r) if relation == LE else min(r):.3g}" if r else ""
+    """The bound's worst ratio per structured / adversarial construction (``_constructions``), as a note."""
+    by = {}
+    for pt in tight:
+        m, b, _ = per_point(pt)
+        by.setdefault(pt.get("construction", "two-level"), []).append(m / b if b != 0 else np.nan)
+    return construction_note(by, relation, digits=4)
 
 
 def _explicit(cid, pts, relation, per_point, tol_of=lambda m, b: RTOL * max(abs(b), 1.0), note="", tight=()):
@@ -248,7 +264,8 @@ def judge_alignment(sw, loss):
                 setting=_fmt(partition=w["partition"], delta=w["delta_r"]),
                 note="||V_I V_I^T Y||_F^2 from the full eigendecomposition vs sum of squared Perron l1 norms")]
     rows.append(_explicit("C11", zero, GE, lambda pt: (pt["align"], bounds.alignment_lower_exact(pt["sizes"], pt["delta_r"]), {}),
-                          tol_of=lambda m, b: ATOL, note="bound = sum_k Lemma A.3 / n (explicit, no O-term)"))
+                          tol_of=lambda m, b: ATOL, note="bound = sum_k Lemma A.3 / n (explicit, no O-term)",
+                          tight=sw.get("tight", [])))
     pos = [pt for pt in zero if pt["delta_r"] > 0]
     rows.append(_leading("C11", pos, lambda pt: pt["align"], lambda pt: bounds.alignment_lower_leading(pt["sizes"], pt["delta_r"]),
                          2, relation=GE, tol=ATOL, note="printed form 1 - (2/n) sum (n_k - 1) delta' - O(delta'^2)"))
@@ -299,28 +316,39 @@ def judge_orders(sw, loss):
     return rows
 
 
+XI_RATIOS = {  # tightness per graph of the xi sweep (notes of C13, C14, C16, C27 and the figure)
+    "C13": lambda pt: pt["h_ratio"] / pt["xi_r"],
+    "C14": lambda pt: pt["H_fro"] / float(bounds.offblock_fro_upper(pt["n_sub"], pt["xi_r"])),
+    "C16": lambda pt: (1.0 - pt["top_min"]) / pt["E_2"] if pt["E_2"] > 0 else 0.0,  # (1 - lambda~_Kbar)/||E||_2; 1: Weyl met
+    "C27": lambda pt: max((m / ub for _, m, ub in pt.get("bias", []) if ub > 0), default=0.0)}
+
+
 def judge_appendix_b(sw, loss):
     xi_pts = [pt for pt in sw["xi"] if pt["xi_r"] > 0]
     if not xi_pts:
         return []
-    w = max(xi_pts, key=lambda pt: pt["h_ratio"] / pt["xi_r"])
+    tight = lambda c: "; " + construction_note({"random graphs": list(map(XI_RATIOS[c], xi_pts)),  # noqa: E731
+                                                "flat cross = xi": list(map(XI_RATIOS[c], sw.get("tight_xi", [])))}, digits=4)
+    w = max(xi_pts, key=XI_RATIOS["C13"])
     rows = [row(C["C13"], w["h_ratio"], w["xi_r"], LE, tol=RTOL, setting=_fmt(partition=w["partition"], xi=w["xi_r"]),
-                note="max over off-block entries of h_ij sqrt(n_i n_j), against xi")]
-    w = max(xi_pts, key=lambda pt: pt["H_fro"] / bounds.offblock_fro_upper(pt["n_sub"], pt["xi_r"]))
+                note="max over off-block entries of h_ij sqrt(n_i n_j), against xi" + tight("C13"))]
+    w = max(xi_pts, key=XI_RATIOS["C14"])
     rows.append(row(C["C14"], w["H_fro"], bounds.offblock_fro_upper(w["n_sub"], w["xi_r"]), LE, tol=RTOL,
-                    setting=_fmt(partition=w["partition"], xi=w["xi_r"])))
+                    setting=_fmt(partition=w["partition"], xi=w["xi_r"]), note="ratio ||H||_F / bound" + tight("C14")))
     w = min(xi_pts + [pt for pt in sw["path"] if pt["xi_r"] > 0], key=lambda pt: pt["top_min"] - (1.0 - pt["E_2"]))
     rows.append(row(C["C16"], w["top_min"], 1.0 - w["E_2"], GE, tol=ATOL,
                     setting=_fmt(partition=w["partition"], delta=w["delta_r"], xi=w["xi_r"]),
                     note=f"min_i<=K-bar lambda~_i vs 1 - ||E||_2 (||E||_2 = {w['E_2']:.3g}, smallest margin "
-                         f"{w['top_min'] - (1.0 - w['E_2']):.2e}); max lambda~_i = {max(pt['top_max'] for pt in xi_pts):.12f}"))
+                         f"{w['top_min'] - (1.0 - w['E_2']):.2e}); max lambda~_i = {max(pt['top_max'] for pt in xi_pts):.12f}; "
+                         "tightness as (1 - lambda~_Kbar)/||E||_2 (1: Weyl's bound met)" + tight("C16")))
     bias = [(pt, b, m, ub) for pt in xi_pts for b, m, ub in pt.get("bias", [])]
     if not bias:
         return rows + [row(C["C27"], float("nan"), None, "", verdict=INFO, note="not measured at this preset")]
     fail = [t for t in bias if t[2] > t[3] + RTOL]
     pt, b, m, ub = fail[0] if fail else max(bias, key=lambda t: t[2] - t[3])
     return rows + [row(C["C27"], m, ub, LE, tol=RTOL, setting=_fmt(partition=pt["partition"], xi=pt["xi_r"], beta=b),
-                       note=f"{len(bias) - len(fail)}/{len(bias)} (graph, beta) points within the bound; explicit, no O-term")]
+                       note=f"{len(bias) - len(fail)}/{len(bias)} (graph, beta) points within the bound; explicit, no O-term"
+                            + tight("C27"))]
 
 
 def judge_minimizer(sw, loss):
