@@ -109,3 +109,13 @@ def test_the_committed_evidence_gives_judged_rows_that_flip_when_the_inits_are_s
     for _, cid, _ in ALL_PAIRS:
         if rows[cid].measured != 0 and rows[cid].verdict != INFO:
             assert flipped[cid].verdict != rows[cid].verdict
+
+
+def test_a_cell_with_one_seed_is_unresolved_not_judged():
+    evidence = fake_evidence(BASE)
+    evidence["runs"] = [r for r in evidence["runs"]
+                        if not (r["noise"] == ASYM and r["method"] == "elr" and r["init"] == "random" and r["seed"] == 1)]
+    rows = verdicts(evidence)
+    assert rows["C106"].verdict == INFO and rows["C106"].note.startswith("unresolved: a cell has one seed only")
+    assert rows["C106"].measured == pytest.approx(71.0 - 61.5)
+    assert rows["C101"].verdict == PASS

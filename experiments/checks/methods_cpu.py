@@ -25,7 +25,9 @@ or with a cell missing from it, the row is INFO with the reason.
 Added after the first evidence came in (every difference was within about one standard error):
 a sign is a verdict only when it is resolved. Where both cells have n >= 2 and |difference| is
 below ``RESOLVE`` = 2 standard errors of the difference, the row is INFO "unresolved" with its
-numbers, not PASS; a row can only become stricter by this, never pass where it failed.
+numbers, not PASS; a row can only become stricter by this, never pass where it failed. Likewise
+(added 2026-12-01 17:35 UTC, before the asym runs of the 8-epoch grid existed) a cell with one
+seed gives no verdict: with an interrupted grid, one seed is all some cells have.
 
 The asym rows C105-C108 were added, with the same rule, while the 8-epoch grid was running and
 before any of its results existed (2026-12-01 16:30 UTC).
@@ -106,9 +108,11 @@ def compare(claim: Claim, evidence: dict, noise: str, better: tuple[str, str], w
     (_, s_hi, n_hi), (_, s_lo, n_lo) = _stats(hi), _stats(lo)
     se = math.sqrt(s_hi**2 / n_hi + s_lo**2 / n_lo) if min(n_hi, n_lo) > 1 else math.nan
     resolved = "n/a (n=1)" if math.isnan(se) else f"{se:.1f} (difference / se = {diff / se:+.1f})" if se > 0 else "0"
-    unresolved = not math.isnan(se) and abs(diff) < RESOLVE * se
+    one_seed = math.isnan(se)
+    unresolved = one_seed or abs(diff) < RESOLVE * se
+    why = "unresolved: a cell has one seed only; " if one_seed else "unresolved: |difference| < 2 standard errors; "
     return row(claim, diff, 0.0, GE, setting=_setting(evidence, noise), verdict=INFO if unresolved else None,
-               note=("unresolved: |difference| < 2 standard errors; " if unresolved else "")
+               note=(why if unresolved else "")
                     + f"test acc % (last epoch): {better[0]}/{better[1]} {_pm(hi)} vs {wm}/{wi} {_pm(lo)}; "
                     f"standard error of the difference {resolved}; "
                     f"best epoch (selected on test): difference {best_diff:+.1f}")
