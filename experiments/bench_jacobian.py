@@ -88,7 +88,7 @@ def _points(arch: str, n: int, data: str | None):
     if data and Path(data).exists():
         from experiments.jacobian import load_points
 
-        x, labels, _ = load_points(data, "test", n, 0)
+        x, labels, _, _ = load_points(data, "test", n, 0)
         return x, labels, "cifar10-test"
     rng = np.random.default_rng(1)
     return rng.standard_normal((n, 32, 32, 3)).astype(np.float32), rng.integers(0, 10, n), "gaussian"
