@@ -30,10 +30,14 @@ a :class:`LanczosState`, which the caller can save and resume from. It is 40 lin
 algorithm (Golub & Van Loan, Alg. 10.1.1 with full reorthogonalization) and is tested against
 dense ``eigh``.
 
-Forward mode: the matrix-free path needs ``jax.jvp``. ``experiments.cifar.conv``'s ``shiftdot``
-and ``hybrid`` convolutions are ``jax.custom_vjp`` functions, which forward mode cannot
-differentiate; :func:`check_forward_mode` turns that into a ``ValueError`` that says to build the
-network with ``conv_impl="lax"``. The Gram path uses reverse mode only and accepts them.
+Forward mode: the matrix-free path needs ``jax.jvp``. ``experiments.cifar.conv``'s convolutions
+all have forward-mode rules (``shiftdot`` is a ``jax.custom_jvp``); a network that still holds a
+``jax.custom_vjp`` function gets a ``ValueError`` from :func:`check_forward_mode` that says to build
+it with ``conv_impl="lax"``. The Gram path uses reverse mode only and accepts either.
+
+Speed (ResNet-32, K = 10, CPU): a Gram's first call is the compilation of one Jacobian block, the
+blocks (per-point kernel gradients, see ``experiments.jacobian.jacobian_conv_impl``), the tile
+products and ``eigh``; :data:`_CPU_OPTIONS` says which XLA settings the first and third use and why.
 """
 
 from __future__ import annotations
@@ -119,8 +123,8 @@ def check_forward_mode(model: Model, x_example: Array) -> None:
         if "custom_vjp" not in str(err):
             raise
         raise ValueError(
-            "the network contains a jax.custom_vjp function (conv_impl 'shiftdot' or 'hybrid'), "
-            "which forward mode (jvp) cannot differentiate: build it with conv_impl='lax'"
+            "the network contains a jax.custom_vjp function, which forward mode (jvp) cannot "
+            "differentiate: build it with conv_impl='lax'"
         ) from err
 
 
