@@ -5,7 +5,7 @@ machine hits all of them alike), each job in its own process so its peak residen
 
 * ``matmul``: the float32 matmul rate (:func:`experiments.bench.matmul_rate`, 2048^3);
 * ``gram``: the full output-space Gram J J^T in blocks (:func:`theory.jacobian.gram_tiles`) and
-  all nK singular values (float64 ``eigh``): first call (compilation included) and a second call,
+  all nK singular values (float64 ``eigh``, one OpenBLAS thread: see ``_run_job``): first call (compilation included) and a second call,
   the time split into Jacobian blocks, tile products and ``eigh``, and the achieved FLOP/s of the
   tile products as a fraction of the matmul rate of the same run;
 * ``topk``: the matrix-free top-k (Lanczos on v -> J J^T v, residuals by k more products);
@@ -196,6 +196,10 @@ def _run_job(job: dict, args) -> dict:
     else:
         cmd = [sys.executable, "-m", "experiments.bench_jacobian", "--worker", json.dumps(job)]
         cwd = str(REPO_ROOT)
+        # numpy's eigh right after XLA's tile products: XLA's Eigen threads are still spinning and
+        # two-threaded OpenBLAS then took 6.5 s instead of 0.05 s for n = 100 (2 shared cores);
+        # one OpenBLAS thread: 0.05 s (nK = 1,000) and 0.35 s (nK = 2,000), every time
+        env["OPENBLAS_NUM_THREADS"] = "1"
     t0 = time.perf_counter()
     try:
         proc = subprocess.run(cmd, cwd=cwd, env=env, capture_output=True, text=True, timeout=args.timeout_s)
