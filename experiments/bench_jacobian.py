@@ -5,7 +5,7 @@ machine hits all of them alike), each job in its own process so its peak residen
 
 * ``matmul``: the float32 matmul rate (:func:`experiments.bench.matmul_rate`, 2048^3);
 * ``gram``: the full output-space Gram J J^T in blocks (:func:`theory.jacobian.gram_tiles`) and
-  all nK singular values (float64 ``eigh``): first call (compilation included) and a second call,
+  all nK singular values (float64 ``eigh``, one OpenBLAS thread: see ``_run_job``): first call (compilation included) and a second call,
   the time split into Jacobian blocks, tile products and ``eigh``, and the achieved FLOP/s of the
   tile products as a fraction of the matmul rate of the same run;
 * ``topk``: the matrix-free top-k (Lanczos on v -> J J^T v, residuals by k more products);
@@ -88,7 +88,7 @@ def _points(arch: str, n: int, data: str | None):
     if data and Path(data).exists():
         from experiments.jacobian import load_points
 
-        x, labels, _ = load_points(data, "test", n, 0)
+        x, labels, _, _ = load_points(data, "test", n, 0)
         return x, labels, "cifar10-test"
     rng = np.random.default_rng(1)
     return rng.standard_normal((n, 32, 32, 3)).astype(np.float32), rng.integers(0, 10, n), "gaussian"
@@ -125,9 +125,12 @@ def _gram_once(model, x, budget, block):
     total = time.perf_counter() - t0
     s = stats[0]
     del jnp
+    full_flop = 2.0 * (len(x) * model.K) ** 2 * model.P  # the count: the whole J J^T product
     return dict(
         total_s=total, plan_s=t_plan, jacobian_s=s.jacobian_s, contract_s=s.contract_s, eigh_s=t_eigh,
+        other_s=total - t_plan - s.jacobian_s - s.contract_s - t_eigh,
         contract_flop=s.contract_flop, contract_gflops=s.contract_flop / s.contract_s / 1e9,
+        full_product_flop=full_flop, full_product_gflops=full_flop / s.contract_s / 1e9,
         blocks_computed=s.blocks_computed, plan=plan._asdict(),
         gram_trace=float(np.trace(G, dtype=np.float64)), gram_fro=float(np.linalg.norm(G.astype(np.float64))),
         num_singular_values=int(len(sigma)), sigma_max=float(np.sqrt(max(sigma[-1], 0.0))),
@@ -193,6 +196,10 @@ def _run_job(job: dict, args) -> dict:
     else:
         cmd = [sys.executable, "-m", "experiments.bench_jacobian", "--worker", json.dumps(job)]
         cwd = str(REPO_ROOT)
+        # numpy's eigh right after XLA's tile products: XLA's Eigen threads are still spinning and
+        # two-threaded OpenBLAS then took 6.5 s instead of 0.05 s for n = 100 (2 shared cores);
+        # one OpenBLAS thread: 0.05 s (nK = 1,000) and 0.35 s (nK = 2,000), every time
+        env["OPENBLAS_NUM_THREADS"] = "1"
     t0 = time.perf_counter()
     try:
         proc = subprocess.run(cmd, cwd=cwd, env=env, capture_output=True, text=True, timeout=args.timeout_s)
@@ -269,9 +276,12 @@ def summarize(results: list[dict]) -> dict:
                    peak_rss_mib=r.get("peak_rss_mib"))
         if kind == "gram":
             sc = r["second_call"]
-            row.update(first_call_s=r["first_call"]["total_s"], jacobian_s=sc["jacobian_s"],
-                       contract_s=sc["contract_s"], eigh_s=sc["eigh_s"], contract_gflops=sc["contract_gflops"],
+            full = sc.get("full_product_gflops")
+            row.update(first_call_s=r["first_call"]["total_s"], plan_s=sc["plan_s"], jacobian_s=sc["jacobian_s"],
+                       contract_s=sc["contract_s"], eigh_s=sc["eigh_s"], other_s=sc.get("other_s"),
+                       contract_gflops=sc["contract_gflops"],
                        contract_fraction_of_matmul=(sc["contract_gflops"] / rate) if rate else None,
+                       full_product_fraction_of_matmul=(full / rate) if rate and full else None,
                        num_singular_values=sc["num_singular_values"], plan=sc["plan"])
             dense = best.get(("dense", arch, n, None))
             if dense:
@@ -298,8 +308,11 @@ def _print_summary(summary: dict) -> None:
         name = f"{r['kind']} {r['arch']}" + (f" {r['impl']}" if r.get("impl") else "")
         notes = []
         if r["kind"] == "gram":
-            notes.append(f"jac {r['jacobian_s']:.1f}s + tiles {r['contract_s']:.1f}s + eigh {r['eigh_s']:.1f}s")
-            notes.append(f"tiles {r['contract_gflops']:.1f} GFLOP/s = {r['contract_fraction_of_matmul']:.2f} x matmul")
+            notes.append(f"compile+plan {r['plan_s']:.1f}s + rows {r['jacobian_s']:.1f}s + tiles {r['contract_s']:.1f}s "
+                         f"+ eigh {r['eigh_s']:.1f}s + rest {r['other_s'] or 0:.1f}s")
+            notes.append(f"tiles {r['contract_gflops']:.1f} GFLOP/s = {r['contract_fraction_of_matmul']:.2f} x matmul "
+                         f"(the upper-triangle FLOP done; the full 2(nK)^2 P product over the tile time: "
+                         f"{r['full_product_fraction_of_matmul'] or 0:.2f} x)")
             if "speedup_vs_dense" in r:
                 notes.append(f"{r['speedup_vs_dense']:.2f}x vs dense jacrev")
             if "speedup_vs_nt_best" in r:

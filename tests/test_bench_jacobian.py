@@ -32,8 +32,8 @@ def test_jobs_put_resnet_vs_neural_tangents_first_and_skip_jacobian_contraction_
 
 def test_summary_ratios_use_the_best_time_and_the_same_runs_matmul_rate():
     def gram(s, gflops):
-        call = dict(total_s=s, jacobian_s=1.0, contract_s=1.0, eigh_s=0.1, contract_gflops=gflops,
-                    num_singular_values=1000, plan={})
+        call = dict(total_s=s, plan_s=0.5, jacobian_s=1.0, contract_s=1.0, eigh_s=0.1, other_s=0.0,
+                    contract_gflops=gflops, full_product_gflops=1.6 * gflops, num_singular_values=1000, plan={})
         return dict(job=dict(kind="gram", arch="resnet32", n=100), first_call=dict(call, total_s=2 * s),
                     second_call=call, peak_rss_mib=100.0)
 
@@ -53,6 +53,7 @@ def test_summary_ratios_use_the_best_time_and_the_same_runs_matmul_rate():
     assert row["seconds"] == 10.0 and row["nt_best_impl"] == "JACOBIAN_CONTRACTION"
     assert row["speedup_vs_nt_best"] == pytest.approx(2.0) and row["contract_fraction_of_matmul"] == pytest.approx(0.6)
     assert row["speedup_vs_nt_first_call"] == pytest.approx(50.0 / 20.0)
+    assert row["full_product_fraction_of_matmul"] == pytest.approx(0.96) and row["plan_s"] == 0.5
 
 
 def test_one_blocked_gram_measurement_counts_the_contraction_flops():
@@ -70,4 +71,5 @@ def test_one_blocked_gram_measurement_counts_the_contraction_flops():
     # 4 blocks of 2 points (6 rows): 10 upper-triangle tiles of 6 x 6 x P
     assert r["plan"]["block"] == 2 and r["num_singular_values"] == 24
     assert r["contract_flop"] == 10 * 2 * 6 * 6 * model.P
+    assert r["full_product_flop"] == 2 * 24 * 24 * model.P  # the issue's count, 16 tiles' worth
     assert r["blocks_computed"] == 4  # every block held: none recomputed

@@ -260,3 +260,18 @@ def test_every_cifar_conv_formulation_works_in_forward_mode():
         G = jac.gram(model, x).astype(np.float64)
         u = np.random.default_rng(0).standard_normal(6)
         assert rel(jac.gram_matvec(model, x, block=2)(u), G @ u) < 1e-4
+
+
+def test_jacobian_conv_choice_gives_the_lax_gram():
+    """`auto` picks shiftdot for Jacobian work on CPU; its Gram is lax's (float32, 1e-5)."""
+    from experiments.jacobian import apply_fn, build_network, jacobian_conv_impl
+
+    assert jacobian_conv_impl("auto") == ("shiftdot" if jax.default_backend() == "cpu" else "lax")
+    assert jacobian_conv_impl("hybrid") == "hybrid"
+    x = jax.random.normal(jax.random.PRNGKey(1), (4, 8, 8, 3), jnp.float32)
+    grams = []
+    for impl in ("auto", "lax"):
+        module, v = build_network("tiny", K=3, seed=0, image_shape=(8, 8, 3), conv_impl=impl)
+        model = jac.make_model(apply_fn(module, v), v["params"], x)
+        grams.append(jac.gram(model, x, block=2).astype(np.float64))
+    assert rel(grams[0], grams[1]) < 1e-5

@@ -75,6 +75,8 @@ def test_end_to_end_random_vs_checkpoint_and_projections_sum_to_n(folder, tmp_pa
     assert res["random init"]["sigma"] != res["pretrain checkpoint"]["sigma"]
     assert out.count("8.000") >= 2  # the printed sum of squares
     assert (tmp_path / "fig" / "jacobian_tiny_n8_fig2a.png").exists()
+    data = json.loads((tmp_path / "out" / "config.json").read_text())["data"]  # the identity, not the option
+    assert len(data["sha256"]) == 64 and data["classes"] == CLASSES and data["split_images"] == 20
 
 
 @pytest.mark.slow

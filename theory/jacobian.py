@@ -30,10 +30,14 @@ a :class:`LanczosState`, which the caller can save and resume from. It is 40 lin
 algorithm (Golub & Van Loan, Alg. 10.1.1 with full reorthogonalization) and is tested against
 dense ``eigh``.
 
-Forward mode: the matrix-free path needs ``jax.jvp``. ``experiments.cifar.conv``'s ``shiftdot``
-and ``hybrid`` convolutions are ``jax.custom_vjp`` functions, which forward mode cannot
-differentiate; :func:`check_forward_mode` turns that into a ``ValueError`` that says to build the
-network with ``conv_impl="lax"``. The Gram path uses reverse mode only and accepts them.
+Forward mode: the matrix-free path needs ``jax.jvp``. ``experiments.cifar.conv``'s convolutions
+all have forward-mode rules (``shiftdot`` is a ``jax.custom_jvp``); a network that still holds a
+``jax.custom_vjp`` function gets a ``ValueError`` from :func:`check_forward_mode` that says to build
+it with ``conv_impl="lax"``. The Gram path uses reverse mode only and accepts either.
+
+Speed (ResNet-32, K = 10, CPU): a Gram's first call is the compilation of one Jacobian block, the
+blocks (per-point kernel gradients, see ``experiments.jacobian.jacobian_conv_impl``), the tile
+products and ``eigh``; :data:`_CPU_OPTIONS` says which XLA settings the first and third use and why.
 """
 
 from __future__ import annotations
@@ -119,8 +123,8 @@ def check_forward_mode(model: Model, x_example: Array) -> None:
         if "custom_vjp" not in str(err):
             raise
         raise ValueError(
-            "the network contains a jax.custom_vjp function (conv_impl 'shiftdot' or 'hybrid'), "
-            "which forward mode (jvp) cannot differentiate: build it with conv_impl='lax'"
+            "the network contains a jax.custom_vjp function, which forward mode (jvp) cannot "
+            "differentiate: build it with conv_impl='lax'"
         ) from err
 
 
@@ -166,6 +170,25 @@ class BlockPlan(NamedTuple):
 
 _COMPILED: dict = {}
 
+# XLA CPU settings, measured on ResNet-32 (K = 10, 25-point blocks, jax 0.10.2, 2 shared cores,
+# interleaved in one process; CPU seconds, the machine being busy):
+# * "block": LLVM optimization level 1 and the classic loop emitters instead of the MLIR fusion
+#   emitters compile the vmap-of-jacrev block 1.5x faster (5.5 s instead of 8.4 s) and run it
+#   within 3% of the default: the time of a block is in library dots and memory-bound fusions,
+#   not in the code LLVM optimizes, and the compilation is part of every first call.
+# * "contract": the tile product (bK, P) x (bK, P)^T with P ~ 460,000 goes to YNNPACK by default
+#   and runs there at 0.46x the 2048^3 matmul rate per CPU second; XLA's Eigen dot runs it at
+#   0.66x, so YNNPACK is switched off for it.
+_CPU_OPTIONS = {
+    "block": {"xla_backend_optimization_level": 1, "xla_cpu_use_fusion_emitters": False},
+    "contract": {"xla_cpu_experimental_ynn_fusion_type": ""},
+}
+
+
+def compiler_options(kind: str) -> dict:
+    """The XLA options for compiling a Jacobian ``"block"`` or a tile ``"contract"`` (CPU only)."""
+    return dict(_CPU_OPTIONS[kind]) if jax.default_backend() == "cpu" else {}
+
 
 def compiled_block(model: Model, block: int, x_example: Array):
     """:func:`jacobian_block` compiled for ``block`` points shaped like ``x_example`` (cached per
@@ -175,7 +198,8 @@ def compiled_block(model: Model, block: int, x_example: Array):
     if hit is None or hit[0] is not model.f:
         xb = jax.ShapeDtypeStruct((block,) + tuple(x_example.shape[1:]), x_example.dtype)
         theta = jax.ShapeDtypeStruct(model.theta.shape, model.theta.dtype)
-        compiled = jax.jit(lambda t, x: jacobian_block(model, t, x)).lower(theta, xb).compile()
+        compiled = jax.jit(lambda t, x: jacobian_block(model, t, x)).lower(theta, xb).compile(
+            compiler_options=compiler_options("block"))
         if len(_COMPILED) > 16:
             _COMPILED.clear()
         _COMPILED[key] = hit = (model.f, compiled)
@@ -256,9 +280,10 @@ def _contract(a: Array, b: Array) -> Array:
 @functools.lru_cache(maxsize=None)
 def _contract_fn(acc: str | None):
     """G_IJ = J_I J_J^T, jit-ed once per accumulation dtype (inputs cast to it first)."""
+    opts = compiler_options("contract")
     if acc is None:
-        return jax.jit(_contract)
-    return jax.jit(lambda a, b: _contract(a.astype(acc), b.astype(acc)))
+        return jax.jit(_contract, compiler_options=opts)
+    return jax.jit(lambda a, b: _contract(a.astype(acc), b.astype(acc)), compiler_options=opts)
 
 
 class TileStats(NamedTuple):
@@ -326,6 +351,8 @@ def gram_tiles(
                 right = held[j]
             t0 = time.perf_counter()
             tile = np.asarray(contract(held[i], right))
+            if i == j:  # the product's two roundings of G_ab and G_ba differ (Eigen's dot): their mean
+                tile = (tile + tile.T) / 2
             t_con += time.perf_counter() - t0
             flop += 2.0 * held[i].shape[0] * right.shape[0] * model.P
             yield (i, j), tile
