@@ -48,6 +48,10 @@ a load average of 20-30, so wall times were unusable; a throwaway script that ji
   compiled float32 convolutions as they are (no library call in the HLO; XLA's YNNPACK convolution
   admits int8 only in jax 0.10.2). BatchNorm + ReLU in the convolution's epilogue: XLA CPU fuses
   no elementwise consumer into a convolution or dot, so it would need a hand-written kernel.
+* Activation layout: NCHW activations with OIHW kernels instead of NHWC / HWIO make lax.conv
+  (forward + both gradients, batch 128) 1.145x slower at 32x32 with 16 channels, 1.053x at
+  16x16 / 32 and 1.061x at 8x8 / 64 (``python -m experiments.bench_conv_layout``, quiet machine,
+  experiments/evidence/conv_layout_quiet.json), so the networks stay NHWC.
 """
 
 from __future__ import annotations
