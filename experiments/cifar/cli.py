@@ -25,9 +25,9 @@ from experiments.cifar import configs, figures, methods, reproduce
 # (~58 SimCLR images/s, /work/ckpt/pretrain-cpu.log; ~2 min per fine-tuning epoch on 4,000 images);
 # paper: extrapolated from those rates to 50,000 images; gpu15: an estimate from FLOP counts.
 PRESET_COST = {
-    "pretrain": "smoke: under a minute; cpu: about 16 min on 2 CPU cores; gpu15: about 15 min on one H200 "
+    "pretrain": "smoke: under a minute; cpu: about 11 min on 2 CPU cores; gpu15: about 15 min on one H200 "
                 "(estimated); paper: 1,000 epochs on 50,000 images, about 10 days on 2 CPU cores",
-    "train": "smoke: under a minute; cpu: about 2 min (probe) on 2 CPU cores; gpu15: about 15 min on one H200 "
+    "train": "smoke: under a minute; cpu: about 25 s (probe) on 2 CPU cores; gpu15: about 15 min on one H200 "
              "(estimated, with pretrain); paper: 120 fine-tuning epochs on 50,000 images, about 2 days on "
              "2 CPU cores",
 }

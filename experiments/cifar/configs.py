@@ -146,10 +146,11 @@ _PRETRAIN = {
     "gpu15": dataclasses.replace(
         _PAPER_PRETRAIN, preset="gpu15", epochs=60, batch_size=512, lr=1e-3, knn_train=10_000
     ),
-    # Sized for 2 CPU cores: ~80 s per epoch at ~50 SimCLR images/s with the hybrid convolution
-    # (clspec bench simclr), so 12 epochs take ~16 min; pretrain + probe stay under 30 min. On
-    # 2026-12-01, with the 2 cores shared by seven agents (load average ~25), the same run took
-    # 58 min (9-11 images/s per epoch; user 13.6 min, sys 7.1 min).
+    # Sized for 2 CPU cores. Measured on the quiet machine on 2026-12-01 18:09 UTC (`clspec cifar
+    # pretrain --preset cpu --epochs 2`, hybrid convolution): epoch 1 with compilation 66.5 s,
+    # epoch 2 53.3 s (77.7 SimCLR images/s), so the 12 epochs take ~11 min (66.5 + 11 x 53.3 s);
+    # pretrain + probe stay well under 30 min. Earlier that day, with the 2 cores shared by
+    # seven agents (load average ~25), the same run took 58 min (9-11 images/s per epoch).
     "cpu": dataclasses.replace(_PAPER_PRETRAIN, **_SIZES["cpu"], epochs=12, knn_k=20, knn_train=1_000),
     "smoke": dataclasses.replace(_PAPER_PRETRAIN, **_SIZES["smoke"], knn_k=20, knn_train=256),
 }
@@ -158,7 +159,9 @@ _TRAIN = {
     "paper": _PAPER_TRAIN,
     "gpu15": dataclasses.replace(_PAPER_TRAIN, preset="gpu15", epochs=40, eval_train_limit=10_000),
     # The linear probe of Fig. 1 (100 epochs on frozen features): the features are computed once,
-    # so this takes ~1.7 min on 2 CPU cores; `--mode finetune` costs ~2 min per epoch there.
+    # so this takes 24 s on the quiet 2-core machine (measured 2026-12-01 18:11 UTC, sym:0.8);
+    # `--mode finetune` costs ~25 s per epoch on the 4,000 images there (0.33 s per step of 64
+    # images, 62 steps, plus the evaluation; `clspec cifar reproduce --dry-run`: 175 images/s).
     "cpu": dataclasses.replace(_PAPER_TRAIN, **_SIZES["cpu"], mode="probe", epochs=100),
     "smoke": dataclasses.replace(_PAPER_TRAIN, **_SIZES["smoke"]),
 }
