@@ -96,8 +96,12 @@ def test_the_committed_evidence_gives_judged_rows_that_flip_when_the_inits_are_s
         if not cl or not rnd:
             assert rows[cid].verdict == INFO and "skipped" in rows[cid].note
             continue
+        one_seed = min(len(cl), len(rnd)) < 2
         cl, rnd = np.mean(cl), np.mean(rnd)
         assert rows[cid].measured == pytest.approx(cl - rnd)
+        if one_seed:  # no verdict from a cell with one seed
+            assert rows[cid].verdict == INFO and "one seed" in rows[cid].note
+            continue
         se = np.sqrt(sum(np.var(methods_cpu.cell_values(evidence, method, i, noise), ddof=1) / 2
                          for i in ("pretrained", "random")))
         expected = INFO if abs(cl - rnd) < methods_cpu.RESOLVE * se else PASS if cl >= rnd else FAIL
