@@ -8,12 +8,11 @@
 
 from __future__ import annotations
 
-import pytest
 
 import mutations
 from experiments.checks import contrast
 from mutations import Mutation
-from test_mutations_head import check, coverage, setter
+from test_mutations_head import setter, standard_tests
 from theory import bounds
 
 MODULE = "experiments.checks.contrast"
@@ -68,12 +67,4 @@ MUTATIONS = [
 ]
 
 
-@pytest.mark.parametrize("preset", ["smoke", pytest.param("cpu", marks=pytest.mark.slow)])
-@pytest.mark.parametrize("mutation", MUTATIONS, ids=lambda m: f"{m.key}: {m.what}")
-def test_mutation_flips_the_row(mutation, preset, monkeypatch):
-    check(mutation, preset, monkeypatch, MODULE)
-
-
-@pytest.mark.parametrize("preset", ["smoke", pytest.param("cpu", marks=pytest.mark.slow)])
-def test_every_passable_row_has_a_mutation_of_its_verdict(preset):
-    coverage(MODULE, MUTATIONS, preset)
+test_mutation_flips_the_row, test_every_passable_row_has_a_mutation_of_its_verdict = standard_tests(MODULE, MUTATIONS)

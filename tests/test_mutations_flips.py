@@ -13,11 +13,10 @@ mutated the way the claim forbids and re-judged by ``flips.judge``:
 from __future__ import annotations
 
 import numpy as np
-import pytest
 
 from experiments.checks import flips
 from mutations import Mutation
-from test_mutations_head import check, coverage, setter
+from test_mutations_head import setter, standard_tests
 from theory import bounds
 
 MODULE = "experiments.checks.flips"
@@ -70,12 +69,4 @@ MUTATIONS = [
 ]
 
 
-@pytest.mark.parametrize("preset", ["smoke", pytest.param("cpu", marks=pytest.mark.slow)])
-@pytest.mark.parametrize("mutation", MUTATIONS, ids=lambda m: f"{m.key}: {m.what}")
-def test_mutation_flips_the_row(mutation, preset, monkeypatch):
-    check(mutation, preset, monkeypatch, MODULE)
-
-
-@pytest.mark.parametrize("preset", ["smoke", pytest.param("cpu", marks=pytest.mark.slow)])
-def test_every_passable_row_has_a_mutation_of_its_verdict(preset):
-    coverage(MODULE, MUTATIONS, preset)
+test_mutation_flips_the_row, test_every_passable_row_has_a_mutation_of_its_verdict = standard_tests(MODULE, MUTATIONS)
