@@ -14,6 +14,10 @@ Measured in one run, so the ratios do not depend on how busy the machine is at o
 * images/s of the fine-tuning step (``--finetune-batch`` images, one view, cross-entropy, SGD with
   momentum; :func:`experiments.cifar.train.make_finetune_step` without augmentation) and of the
   evaluation forward pass (``--eval-batch`` images, BatchNorm in eval mode);
+* the fine-tuning step taken apart (with the per-stage table): the input scaling, forward+backward
+  of every encoder part on the fine-tuning batch, pooling + linear + cross-entropy, and the SGD
+  update, each compiled and timed alone, with their sum against the whole step (where the step's
+  time goes, and how much the whole-program compilation saves or costs over its parts);
 
 for the convolution formulation that ``conv_impl="auto"`` selects on this backend (or the
 formulations listed in ``--conv-impl``) and for plain ``lax.conv`` (the baseline), with their ratio.
@@ -194,17 +198,15 @@ def matmul_rate(n: int = 2048, repeats: int = 5) -> dict:
     return {"n": n, "best_s": t["best_s"], "gflops": 2 * n**3 / t["best_s"] / 1e9}
 
 
-def _stage_jobs(arch, conv_impl, params, batch_stats, views, temperature) -> list[tuple]:
-    """(part, compiled forward+backward, args, input shape) for every part of the network."""
+def _part_jobs(arch, conv_impl, enc_p, enc_s, x, prefix) -> tuple[list[tuple], object]:
+    """(prefix + part, compiled forward+backward, args, input shape) for every encoder part on its
+    real input (BatchNorm in training mode), and the last part's output."""
     import jax
     import jax.numpy as jnp
 
-    from experiments.cifar.models import ProjectionHead, stage_modules
-    from theory.losses import nt_xent
+    from experiments.cifar.models import stage_modules
 
     jobs = []
-    x = views
-    enc_p, enc_s = params["encoder"], batch_stats["encoder"]
     for name, module in stage_modules(arch, conv_impl=conv_impl):
         p, stats = enc_p[name], enc_s[name]
 
@@ -220,9 +222,20 @@ def _stage_jobs(arch, conv_impl, params, batch_stats, views, temperature) -> lis
         def fwd_bwd(p, x, cot, fwd=fwd, argnums=argnums):
             return jax.grad(lambda p, x: jnp.sum(fwd(p, x) * cot), argnums=argnums)(p, x)
 
-        jobs.append((name, _compile(jax.jit(fwd_bwd), p, x, cot), (p, x, cot), tuple(x.shape)))
+        jobs.append((prefix + name, _compile(jax.jit(fwd_bwd), p, x, cot), (p, x, cot), tuple(x.shape)))
         x = out
+    return jobs, x
 
+
+def _stage_jobs(arch, conv_impl, params, batch_stats, views, temperature) -> list[tuple]:
+    """(part, compiled forward+backward, args, input shape) for every part of the SimCLR step."""
+    import jax
+    import jax.numpy as jnp
+
+    from experiments.cifar.models import ProjectionHead
+    from theory.losses import nt_xent
+
+    jobs, x = _part_jobs(arch, conv_impl, params["encoder"], batch_stats["encoder"], views, "")
     head = ProjectionHead()
     b = x.shape[0] // 2
 
@@ -235,8 +248,46 @@ def _stage_jobs(arch, conv_impl, params, batch_stats, views, temperature) -> lis
     return jobs
 
 
-def _finetune_and_eval_jobs(arch, conv_impl, finetune_batch, eval_batch, image_size, encoder_variables) -> dict:
-    """The compiled fine-tuning step (no augmentation) and evaluation forward pass, with their args."""
+def _finetune_part_jobs(arch, conv_impl, state, tx, images, labels) -> list[tuple]:
+    """The fine-tuning step taken apart: (``ft:`` + part, compiled function, args, input shape) for
+    the input scaling, every encoder part (forward + backward, BatchNorm in training mode), the
+    pooling + linear layer + cross-entropy (forward + backward) and the SGD update alone."""
+    import jax
+    import jax.numpy as jnp
+    import optax
+
+    from experiments.cifar.augment import normalize
+    from experiments.cifar.train import linear_logits
+
+    scale = _compile(jax.jit(normalize), images)
+    jobs = [("ft:input", scale, (images,), tuple(images.shape))]
+    part_jobs, h = _part_jobs(arch, conv_impl, state.params["encoder"], state.batch_stats["encoder"],
+                              normalize(images), "ft:")
+    jobs += part_jobs
+
+    def head_loss(p, h):
+        logits = linear_logits(p, jnp.mean(h, axis=(1, 2)))
+        return optax.softmax_cross_entropy_with_integer_labels(logits, labels).mean()
+
+    linear = state.params["linear"]
+    jobs.append(("ft:head/loss", _compile(jax.jit(jax.grad(head_loss, argnums=(0, 1))), linear, h),
+                 (linear, h), tuple(h.shape)))
+    grads = jax.tree.map(lambda p: jnp.full_like(p, 1e-3), state.params)
+
+    def update(params, opt_state, grads):
+        updates, opt_state = tx.update(grads, opt_state, params)
+        return optax.apply_updates(params, updates), opt_state
+
+    args = (state.params, state.opt_state, grads)
+    jobs.append(("ft:update", _compile(jax.jit(update), *args), args, (int(sum(
+        p.size for p in jax.tree.leaves(state.params))),)))
+    return jobs
+
+
+def _finetune_and_eval_jobs(arch, conv_impl, finetune_batch, eval_batch, image_size, encoder_variables,
+                            parts: bool = False) -> tuple[dict, list]:
+    """The compiled fine-tuning step (no augmentation) and evaluation forward pass, with their args;
+    with ``parts``, also :func:`_finetune_part_jobs` (``"ft:<part>"``) and their list."""
     import jax
     import jax.numpy as jnp
 
@@ -256,7 +307,9 @@ def _finetune_and_eval_jobs(arch, conv_impl, finetune_batch, eval_batch, image_s
     eval_images = jnp.asarray(rng.integers(0, 256, (eval_batch, image_size, image_size, 3), dtype=np.uint8))
     encode = make_encode(make_encoder(arch, conv_impl=conv_impl))
     ev_args = (encoder_variables, eval_images)
-    return {"finetune_step": (finetune, ft_args), "eval_forward": (encode.lower(*ev_args).compile(), ev_args)}
+    jobs = {"finetune_step": (finetune, ft_args), "eval_forward": (encode.lower(*ev_args).compile(), ev_args)}
+    part_list = _finetune_part_jobs(arch, conv_impl, state, tx, images, labels) if parts else []
+    return jobs, part_list
 
 
 def prepare_impl(arch, conv_impl, batch, image_size, stages, temperature=0.5, finetune_batch=64,
@@ -285,8 +338,15 @@ def prepare_impl(arch, conv_impl, batch, image_size, stages, temperature=0.5, fi
         "augment_only": (views_fn, (key, images)),
     }
     enc_vars = {"params": state.params["encoder"], "batch_stats": state.batch_stats["encoder"]}
-    jobs.update(_finetune_and_eval_jobs(arch, conv_impl, finetune_batch, eval_batch, image_size, enc_vars))
+    ft_jobs, ft_parts = _finetune_and_eval_jobs(arch, conv_impl, finetune_batch, eval_batch, image_size,
+                                                enc_vars, parts=stages)
+    jobs.update(ft_jobs)
     flops = {name: _flops(jobs[name][0]) for name in ("step_no_aug", "finetune_step", "eval_forward")}
+    ft_info = []
+    for part, f, args, shape in ft_parts:
+        jobs[part] = (f, args)
+        flops[part] = _flops(f)
+        ft_info.append((part, shape))
     stage_info = []
     if stages:
         views = simclr_views(key, images, augment=False)
@@ -294,7 +354,7 @@ def prepare_impl(arch, conv_impl, batch, image_size, stages, temperature=0.5, fi
             jobs[f"stage:{part}"] = (f, args)
             flops[f"stage:{part}"] = _flops(f)
             stage_info.append((part, shape))
-    return {"jobs": jobs, "flops": flops, "stages": stage_info}
+    return {"jobs": jobs, "flops": flops, "stages": stage_info, "finetune_parts": ft_info}
 
 
 def _assemble(prepared: dict, timed: dict, batch: int, finetune_batch: int, eval_batch: int) -> dict:
@@ -326,6 +386,27 @@ def _assemble(prepared: dict, timed: dict, batch: int, finetune_batch: int, eval
                 "gflops_per_s": None if fl is None else fl / t["best_s"] / 1e9,
             })
         r["stages"] = rows
+    if prepared.get("finetune_parts"):
+        rows = []
+        for part, shape in prepared["finetune_parts"]:
+            t, fl = timed[part], prepared["flops"][part]
+            rows.append({
+                "part": part[len("ft:"):],
+                "input_shape": list(shape),
+                "ms": 1e3 * t["best_s"],
+                "median_ms": 1e3 * t["median_s"],
+                "cpu_median_ms": 1e3 * t["cpu_median_s"],
+                "gflop": fl / 1e9 if fl else None,
+            })
+        step = timed["finetune_step"]
+        r["finetune_parts"] = {
+            "rows": rows,
+            "sum_of_parts_median_ms": sum(row["median_ms"] for row in rows),
+            "step_median_ms": 1e3 * step["median_s"],
+            "what": "the fine-tuning step taken apart, each part compiled and timed alone on its real input: "
+                    "input scaling, forward + backward of every encoder part (BatchNorm in training mode), "
+                    "pooling + linear + cross-entropy (forward + backward), the SGD update alone",
+        }
     return r
 
 
@@ -510,3 +591,28 @@ def _print_report(rep: dict) -> None:
                     f"{rep['ratio_over_torch'][i][name]['median']:8.2f} (CPU {rep['ratio_over_torch'][i][name]['cpu_median']:.2f})"
                     for i in impls)
             print(line)
+    if all("finetune_parts" in rep["results"][i] for i in impls):
+        print(f"  fine-tuning step taken apart (batch {rep['finetune_batch']}; medians over rounds, ms):")
+        header = "  part        " + "".join(f"| {i + ' ms':>12s} " for i in impls)
+        if torch_t:
+            header += "| " + "torch ms".rjust(10) + " " + "".join(f"{i + '/torch':>16s}" for i in impls)
+        print(header)
+        first = rep["results"][impls[0]]["finetune_parts"]
+        for k, row in enumerate(first["rows"]):
+            line = f"  {row['part']:11s} " + "".join(
+                f"| {rep['results'][i]['finetune_parts']['rows'][k]['median_ms']:12.1f} " for i in impls)
+            name = f"ft:{row['part']}"
+            if torch_t and name in torch_t:
+                line += f"| {1e3 * torch_t[name]['median_s']:10.1f} " + "".join(
+                    f"{rep['ratio_over_torch'][i][name]['median']:16.2f}" for i in impls)
+            print(line)
+        total = f"  {'sum':11s} " + "".join(
+            f"| {rep['results'][i]['finetune_parts']['sum_of_parts_median_ms']:12.1f} " for i in impls)
+        step = f"  {'whole step':11s} " + "".join(
+            f"| {rep['results'][i]['finetune_parts']['step_median_ms']:12.1f} " for i in impls)
+        if torch_t:
+            parts = [n for n in torch_t if n.startswith("ft:")]
+            total += f"| {sum(1e3 * torch_t[n]['median_s'] for n in parts):10.1f} "
+            step += f"| {1e3 * torch_t['finetune_step']['median_s']:10.1f} "
+        print(total)
+        print(step)

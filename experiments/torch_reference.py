@@ -14,7 +14,10 @@ shortcuts; bias-free 3x3 convolutions with padding 1; BatchNorm momentum 0.1, ep
 * ``eval_forward``: the encoder on B_eval images, BatchNorm in eval mode, ``torch.inference_mode``;
 * ``stage:<part>``: forward + backward of each part (stem, stage1, ...) on its real input shape
   with a fixed random cotangent, gradients for the parameters and (except the stem) the input;
-  ``stage:head/loss``: pooling, head and NT-Xent, forward + backward.
+  ``stage:head/loss``: pooling, head and NT-Xent, forward + backward;
+* ``ft:<part>``: the fine-tuning step taken apart the same way on the B_ft images (``ft:input``:
+  the input scaling; ``ft:stem`` ... the encoder parts; ``ft:head/loss``: pooling, linear layer
+  and cross-entropy; ``ft:update``: the SGD step alone).
 
 Protocol (one JSON object per line): the worker prints ``{"ready": true, ...}`` once built and warmed
 up, then for every input line ``{"job": NAME}`` runs that job once and prints
@@ -201,6 +204,36 @@ def build_jobs(arch, batch, finetune_batch, eval_batch, image_size, stages):
             nt_xent(simclr.head(h.mean(dim=(2, 3)))).backward()
 
         jobs["stage:head/loss"] = head_loss
+
+        # the fine-tuning step taken apart, as experiments/bench.py's _finetune_part_jobs
+        jobs["ft:input"] = lambda: x_ft.mul(1.0)  # the input scaling (JAX: uint8 / 255)
+        x = x_ft
+        for name, module in clf.encoder.parts.items():
+            with torch.no_grad():
+                out = module(x)
+            cot = torch.randn(out.shape, generator=g)
+            inp = x.clone().requires_grad_(name != "stem")
+
+            def fwd_bwd(module=module, inp=inp, cot=cot):
+                module.zero_grad(set_to_none=True)
+                inp.grad = None
+                (module(inp) * cot).sum().backward()
+
+            jobs[f"ft:{name}"] = fwd_bwd
+            x = out
+        h_ft = x.clone().requires_grad_(True)
+
+        def ft_head_loss():
+            clf.linear.zero_grad(set_to_none=True)
+            h_ft.grad = None
+            F.cross_entropy(clf.linear(h_ft.mean(dim=(2, 3))), y_ft).backward()
+
+        jobs["ft:head/loss"] = ft_head_loss
+        clf_u = Classifier(arch).train()
+        sgd_u = torch.optim.SGD(clf_u.parameters(), lr=5e-3, momentum=0.9, weight_decay=1e-3)
+        for prm in clf_u.parameters():
+            prm.grad = torch.full_like(prm, 1e-3)
+        jobs["ft:update"] = sgd_u.step
     counts = {
         "params_simclr": sum(p.numel() for p in simclr.parameters()),
         "params_classifier": sum(p.numel() for p in clf.parameters()),

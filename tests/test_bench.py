@@ -20,7 +20,8 @@ TORCH_PYTHON = os.environ.get("CLSPEC_TORCH_PYTHON", "/work/venvs/torch/bin/pyth
 TORCH_S = 0.25
 FAKE_WORKER = textwrap.dedent(f"""
     import json, sys
-    jobs = ["step_no_aug", "finetune_step", "eval_forward", "stage:stem", "stage:stage1", "stage:head/loss"]
+    jobs = ["step_no_aug", "finetune_step", "eval_forward", "stage:stem", "stage:stage1", "stage:head/loss",
+            "ft:input", "ft:stem", "ft:stage1", "ft:head/loss", "ft:update"]
     print(json.dumps({{"ready": True, "jobs": jobs, "torch": "fake", "threads": 2}}), flush=True)
     for line in sys.stdin:
         print(json.dumps({{"job": json.loads(line)["job"], "s": {TORCH_S}, "cpu_s": 2 * {TORCH_S}}}), flush=True)
@@ -64,8 +65,17 @@ def test_bench_simclr_tiny_writes_the_json_fields_and_pairs_torch_rounds(tmp_pat
             assert ratios[job]["rounds"] == pytest.approx([TORCH_S / t for t in mine])
             assert ratios[job]["cpu_rounds"] == pytest.approx([2 * TORCH_S / t for t in r[job]["rounds_cpu_s"]])
         assert ratios[job]["min"] == min(ratios[job]["rounds"])
+    # the fine-tuning step taken apart: every part timed, their sum set beside the whole step
+    ft = r["finetune_parts"]
+    assert [row["part"] for row in ft["rows"]] == ["input", "stem", "stage1", "head/loss", "update"]
+    assert all(row["median_ms"] > 0 for row in ft["rows"])
+    assert ft["rows"][1]["input_shape"] == [4, 16, 16, 3]
+    assert ft["sum_of_parts_median_ms"] == pytest.approx(sum(row["median_ms"] for row in ft["rows"]))
+    assert ft["step_median_ms"] == pytest.approx(1e3 * r["finetune_step"]["median_s"])
+    assert set(ratios) >= {"ft:input", "ft:stem", "ft:stage1", "ft:head/loss", "ft:update"}
     printed = capsys.readouterr().out
     assert "img/s" in printed and "stage1" in printed and "clspec / PyTorch" in printed
+    assert "fine-tuning step taken apart" in printed and "whole step" in printed
 
 
 @pytest.mark.parametrize("argv,match", [
