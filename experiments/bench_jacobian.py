@@ -45,7 +45,7 @@ def add_parser(sub) -> None:
     p.add_argument("--k", type=int, default=10, help="top-k of the matrix-free path; default 10")
     p.add_argument("--budget-gib", type=float, default=6.0, help="memory budget of the Gram path; default 6")
     p.add_argument("--block", type=int, help="points per Gram block (default: the largest the budget allows)")
-    p.add_argument("--conv-impl", default="auto", help="convolution formulation; default auto")
+    p.add_argument("--conv-impl", default="auto", help="convolution formulation (auto, lax, shiftdot, hybrid, cols); default auto: cols on CPU for the Jacobian, lax elsewhere")
     p.add_argument("--rounds", type=int, default=1, help="interleaved rounds; default 1")
     p.add_argument("--calls", type=int, choices=(1, 2), default=2,
                    help="calls per job: 2 = first (with compilation) and a second, timed one; 1 = first only "

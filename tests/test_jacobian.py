@@ -251,7 +251,7 @@ def test_every_cifar_conv_formulation_works_in_forward_mode():
     from experiments.cifar.models import Classifier, make_encoder
 
     x = jax.random.normal(jax.random.PRNGKey(0), (2, 8, 8, 3), jnp.float32)
-    for impl in ("shiftdot", "lax"):
+    for impl in ("shiftdot", "cols", "lax"):
         net = Classifier(make_encoder("tiny", conv_impl=impl), 3)
         v = net.init(jax.random.PRNGKey(0), x, train=False)
         model = jac.make_model(lambda p, xb: net.apply({"params": p, "batch_stats": v["batch_stats"]}, xb,
@@ -263,10 +263,10 @@ def test_every_cifar_conv_formulation_works_in_forward_mode():
 
 
 def test_jacobian_conv_choice_gives_the_lax_gram():
-    """`auto` picks shiftdot for Jacobian work on CPU; its Gram is lax's (float32, 1e-5)."""
+    """`auto` picks cols for Jacobian work on CPU; its Gram is lax's (float32, 1e-5)."""
     from experiments.jacobian import apply_fn, build_network, jacobian_conv_impl
 
-    assert jacobian_conv_impl("auto") == ("shiftdot" if jax.default_backend() == "cpu" else "lax")
+    assert jacobian_conv_impl("auto") == ("cols" if jax.default_backend() == "cpu" else "lax")
     assert jacobian_conv_impl("hybrid") == "hybrid"
     x = jax.random.normal(jax.random.PRNGKey(1), (4, 8, 8, 3), jnp.float32)
     grams = []

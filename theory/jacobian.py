@@ -221,8 +221,14 @@ def plan_blocks(
     model: Model, x_example: Array, n: int, *, budget_bytes: int, block: int | None = None,
     accumulate=None,
 ) -> BlockPlan:
-    """The largest block (at most ``block`` points; default min(50, ceil(n/4)), so that the
-    upper-triangle tiles cost (m + 1) / 2m of the full product) whose plan fits ``budget_bytes``.
+    """The largest block (at most ``block`` points; default min(50, ceil(n/2))) whose plan fits
+    ``budget_bytes``.
+
+    The upper-triangle tiles of m blocks cost (m + 1) / 2m of the full product, but small tiles
+    run slower: one tile product (bK, P) x (bK, P)^T of ResNet-32 (K = 10, P = 464,154, float32,
+    2 cores, Eigen) ran at ~240 GFLOP/s with 250 rows, ~380 with 500 and ~396 with 1,000, so at
+    n = 100 two 50-point blocks (3 tiles, 75% of the product) took 1.8 s against 2.6 s for four
+    25-point blocks (10 tiles, 62.5%); at n = 200 four 50-point blocks beat two of 100.
 
     The plan holds ``panel`` Jacobian blocks and streams one more; the panel is as many blocks
     as the budget leaves room for (so with a budget smaller than J, J is never whole in memory;
@@ -236,7 +242,7 @@ def plan_blocks(
     itemsize = jnp.dtype(model.theta.dtype).itemsize
     acc_size = jnp.dtype(accumulate or model.theta.dtype).itemsize
     gram_bytes = (n * model.K) ** 2 * acc_size
-    b = min(n, block or min(50, -(-n // 4)))  # default: >= 4 blocks, at most 50 points each
+    b = min(n, block or min(50, -(-n // 2)))  # default: >= 2 blocks, at most 50 points each
     while True:
         blk = b * model.K * model.P * itemsize
         ws = _workspace_bytes(model, x_example, b, acc_size)

@@ -19,6 +19,11 @@ and checkpoints do not depend on the formulation:
   2 shared cores, interleaved rounds) shiftdot ran stage2 and stage3 (32 and 64 channels)
   1.3-1.4x faster than lax.conv (forward+backward) and stage1 (16 channels, 32x32) no faster
   or slightly slower; the hybrid SimCLR step ran 1.21x faster than the lax.conv step.
+* ``"cols"``: forward and input gradient by XLA's convolution; the kernel gradient as one product
+  ``cols(x)^T g`` with the k*k windows of x side by side (im2col, :func:`conv_window_cols`), a
+  ``jax.custom_jvp`` like shiftdot. Made for the per-point Jacobians of ``experiments.jacobian``
+  (K kernel gradients per point, where shiftdot's k*k per-tap pieces cost a third of the time to
+  assemble into the kernel); not a training default (see ``clspec bench simclr --conv-impl``).
 * ``"auto"``: ``"hybrid"`` when ``jax.default_backend() == "cpu"``, ``"lax"`` elsewhere (GPU and
   TPU keep XLA's convolutions untouched).
 
@@ -63,7 +68,7 @@ import jax.numpy as jnp
 from jax import lax
 from jax.custom_derivatives import SymbolicZero
 
-IMPLS = ("auto", "lax", "shiftdot", "hybrid")
+IMPLS = ("auto", "lax", "shiftdot", "hybrid", "cols")
 HYBRID_MIN_FEATURES = 32
 DIMENSION_NUMBERS = ("NHWC", "HWIO", "NHWC")
 _HI = lax.Precision.HIGHEST
@@ -157,6 +162,43 @@ def _shiftdot_jvp(stride, primals, tangents):
     return y, jnp.zeros_like(y) if dy is None else dy
 
 
+def conv_window_cols(x: jax.Array, w: jax.Array, stride: int = 1) -> jax.Array:
+    """:func:`conv_lax` as one product ``cols(x) @ w.reshape(k*k*C, O)``, with ``cols(x)`` the k*k
+    windows side by side (im2col). Linear in ``w``; its transpose in ``w`` is one product
+    ``cols(x)^T g`` that lands in the kernel's own layout (no per-tap pieces to assemble)."""
+    k = w.shape[0]
+    b, h, wd, c = x.shape
+    out_h, out_w = (h - 1) // stride + 1, (wd - 1) // stride + 1
+    o = w.shape[-1]
+    windows = _shifted(x, k, stride, out_h, out_w)
+    cols = windows[0] if len(windows) == 1 else jnp.concatenate(windows, axis=-1)
+    y = lax.dot_general(cols.reshape(-1, k * k * c), w.reshape(k * k * c, o), (((1,), (0,)), ((), ())),
+                        precision=_HI)
+    return y.reshape(b, out_h, out_w, o)
+
+
+@functools.partial(jax.custom_jvp, nondiff_argnums=(2,))
+def conv_cols(x: jax.Array, w: jax.Array, stride: int = 1) -> jax.Array:
+    """:func:`conv_lax` whose derivative in ``w`` is :func:`conv_window_cols` (a ``jax.custom_jvp``,
+    as :func:`conv_shiftdot`): the formulation for per-point Jacobians (``experiments.jacobian``),
+    where the kernel gradient of every (point, output) row is one product per layer."""
+    return conv_lax(x, w, stride)
+
+
+@functools.partial(conv_cols.defjvp, symbolic_zeros=True)
+def _cols_jvp(stride, primals, tangents):
+    x, w = primals
+    dx, dw = tangents
+    y = conv_lax(x, w, stride)
+    dy = None
+    if not isinstance(dx, SymbolicZero):
+        dy = conv_lax(dx, w, stride)
+    if not isinstance(dw, SymbolicZero):
+        dw_term = conv_window_cols(x, dw, stride)
+        dy = dw_term if dy is None else dy + dw_term
+    return y, jnp.zeros_like(y) if dy is None else dy
+
+
 def conv_hybrid(x: jax.Array, w: jax.Array, stride: int = 1) -> jax.Array:
     """:func:`conv_shiftdot` for wide convolutions (>= HYBRID_MIN_FEATURES outputs), else :func:`conv_lax`."""
     if w.shape[-1] >= HYBRID_MIN_FEATURES:
@@ -164,7 +206,7 @@ def conv_hybrid(x: jax.Array, w: jax.Array, stride: int = 1) -> jax.Array:
     return conv_lax(x, w, stride)
 
 
-_FORMULATIONS = {"lax": conv_lax, "shiftdot": conv_shiftdot, "hybrid": conv_hybrid}
+_FORMULATIONS = {"lax": conv_lax, "shiftdot": conv_shiftdot, "hybrid": conv_hybrid, "cols": conv_cols}
 
 
 def conv2d(x: jax.Array, w: jax.Array, stride: int = 1, impl: str = "auto") -> jax.Array:
