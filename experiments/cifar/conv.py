@@ -57,6 +57,11 @@ a load average of 20-30, so wall times were unusable; a throwaway script that ji
   compiled float32 convolutions as they are (no library call in the HLO; XLA's YNNPACK convolution
   admits int8 only in jax 0.10.2). BatchNorm + ReLU in the convolution's epilogue: XLA CPU fuses
   no elementwise consumer into a convolution or dot, so it would need a hand-written kernel.
+* Two single-threaded XLA host devices, data parallel (``--xla_force_host_platform_device_count=2``,
+  the batch sharded over them, with and without ``--xla_cpu_multi_thread_eigen=false``) instead of
+  one device with two threads: the fine-tuning step (batch 64, hybrid) took 0.457 s / 0.484 s (median
+  of 8) against 0.471 s on one device (2026-12-01 19:26 UTC, quiet): no gain, so XLA's own two
+  threads are not the bottleneck.
 * Activation layout: NCHW activations with OIHW kernels instead of NHWC / HWIO make lax.conv
   (forward + both gradients, batch 128) 1.145x slower at 32x32 with 16 channels, 1.053x at
   16x16 / 32 and 1.061x at 8x8 / 64 (``python -m experiments.bench_conv_layout``, quiet machine,
