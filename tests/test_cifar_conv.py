@@ -119,7 +119,7 @@ def _encoder_loss(model, variables, x):
 
 @pytest.mark.parametrize(
     "arch,impl",
-    [("tiny", "shiftdot"), pytest.param("resnet32", "auto", marks=pytest.mark.slow),
+    [("tiny", "shiftdot"), ("tiny", "cols"), pytest.param("resnet32", "auto", marks=pytest.mark.slow),
      pytest.param("resnet32", "shiftdot", marks=pytest.mark.slow)],
 )
 def test_encoder_is_the_same_function_under_every_conv_impl(arch, impl):
