@@ -31,7 +31,7 @@ algorithm (Golub & Van Loan, Alg. 10.1.1 with full reorthogonalization) and is t
 dense ``eigh``.
 
 Forward mode: the matrix-free path needs ``jax.jvp``. ``experiments.cifar.conv``'s convolutions
-all have forward-mode rules (``shiftdot`` is a ``jax.custom_jvp``); a network that still holds a
+all have forward-mode rules (``shiftdot`` and ``cols`` are ``jax.custom_jvp``); a network that still holds a
 ``jax.custom_vjp`` function gets a ``ValueError`` from :func:`check_forward_mode` that says to build
 it with ``conv_impl="lax"``. The Gram path uses reverse mode only and accepts either.
 
