@@ -142,3 +142,20 @@ def test_bad_method_setting_on_train_is_one_line_and_exit_2(folder, capsys):  # 
     code = main(argv + ["--method", "sgd"])  # argparse's choices: one line, status 2
     err = capsys.readouterr().err
     assert code == 2 and len(err.strip().splitlines()) == 1 and "'sgd'" in err
+
+
+def test_a_grid_pretraining_on_more_images_trains_on_the_training_presets_own_images(folder):  # noqa: F811
+    import dataclasses
+
+    import numpy as np
+
+    from experiments.cifar.data import load_dataset
+
+    g = reproduce.grid(1, "smoke")
+    g = dataclasses.replace(g, pretrain=dataclasses.replace(g.pretrain, train_limit=60),
+                            train=dataclasses.replace(g.train, train_limit=30))
+    pre_train, _, train, _ = reproduce.load_data(g, str(folder))
+    assert len(pre_train.labels) == 60 and len(train.labels) == 30
+    own = load_dataset(folder, "train", limit=30, seed=0)
+    assert np.array_equal(train.indices, own.indices) and np.array_equal(train.images, own.images)
+    assert np.isin(train.indices, pre_train.indices).all()  # nested draws: trained on pre-trained images

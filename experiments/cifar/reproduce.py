@@ -261,6 +261,13 @@ def load_data(g: Grid, data: str | None):
         indices = None if pre_train.indices is None else pre_train.indices[keep]
         train = dataclasses.replace(pre_train, images=pre_train.images[keep], labels=pre_train.labels[keep],
                                     indices=indices)
+    elif g.train.train_limit is not None and g.train.train_limit < len(pre_train.labels):
+        # the training preset's own images (what `clspec cifar train --preset P` reads): with the same
+        # seed, the class-balanced draw of fewer images is inside the pre-training's draw
+        train = load_dataset(path, "train", limit=g.train.train_limit, seed=0)
+        if pre_train.indices is not None and not np.isin(train.indices, pre_train.indices).all():
+            raise ValueError(f"the {g.train.train_limit} training images are not all among the "
+                             f"{len(pre_train.labels)} pre-training images of this dataset")
     return pre_train, pre_test, train, test
 
 
