@@ -10,7 +10,8 @@ evidence file ``experiments/evidence/table1_cpu.json``, written by
     clspec cifar reproduce --table 1 --preset cpu --data ../shared/data/cifar10-jpg.tar.gz \\
         --evidence experiments/evidence/table1_cpu.json
 
-ResNet-32 with the ``cpu`` SimCLR checkpoint (12 epochs on 4,000 images) or a random init,
+ResNet-32 with the ``cpu`` SimCLR checkpoint of the evidence (12 epochs on 4,000 images: the preset before its
+re-sizing to 8,000 x 16 on 2026-12-01) or a random init,
 fine-tuned end to end on those 4,000 JPEG CIFAR-10 images for 8 epochs (the ``cpu`` grid of
 ``experiments/cifar/reproduce.py``; an earlier grid used 1,000 images x 4 epochs) at sym 0.8 (Crust's
 convention: every flipped label goes to another class) and asym 0.4, each cell over 2 seeds. These numbers are

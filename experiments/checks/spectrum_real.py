@@ -1,7 +1,7 @@
 """The theory's structure on real CIFAR-10 features, CPU-scale (C80-C89): SimCLR vs random init vs raw pixels.
 
 Reads the committed evidence file ``experiments/evidence/spectrum_cpu.json``: the output of
-``clspec spectrum`` (see :data:`COMMAND`) on the ``cpu``-preset SimCLR checkpoint (ResNet-32,
+``clspec spectrum`` (see :data:`COMMAND`) on the ``cpu``-preset SimCLR checkpoint of the time (ResNet-32,
 4,000 CIFAR-10 training images, 12 epochs), with the random initialization of the same network
 and the raw pixels of the same 4,000 images as baselines, at symmetric noise 0.8. The rows
 hold the theory's qualitative statements (Theorem 4.3 (i)-(ii), the split of C47, Theorem 4.5,

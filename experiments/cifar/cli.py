@@ -21,11 +21,11 @@ from pathlib import Path
 from experiments import argtypes, runs
 from experiments.cifar import configs, figures, methods, reproduce
 
-# What each preset costs on the shared machine (2 CPU cores) and on one H200. cpu: measured
-# (~58 SimCLR images/s, /work/ckpt/pretrain-cpu.log; ~2 min per fine-tuning epoch on 4,000 images);
+# What each preset costs on the 2-core machine and on one H200. cpu: measured on the quiet machine
+# (pre-training: configs.py; probe 24 s; ~25 s per fine-tuning epoch on 4,000 images);
 # paper: extrapolated from those rates to 50,000 images; gpu15: an estimate from FLOP counts.
 PRESET_COST = {
-    "pretrain": "smoke: under a minute; cpu: about 11 min on 2 CPU cores; gpu15: about 15 min on one H200 "
+    "pretrain": "smoke: under a minute; cpu: about 28 min on 2 CPU cores; gpu15: about 15 min on one H200 "
                 "(estimated); paper: 1,000 epochs on 50,000 images, about 10 days on 2 CPU cores",
     "train": "smoke: under a minute; cpu: about 25 s (probe) on 2 CPU cores; gpu15: about 15 min on one H200 "
              "(estimated, with pretrain); paper: 120 fine-tuning epochs on 50,000 images, about 2 days on "
