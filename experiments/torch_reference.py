@@ -141,6 +141,26 @@ def nt_xent(z, temperature=0.5):
     return F.cross_entropy(logits, partner)
 
 
+def _part_jobs(jobs, prefix, parts, x, g):
+    """Add ``prefix + name``: forward + backward of each encoder part on its real input, with a fixed
+    random cotangent (gradients for the parameters and, except the stem, the input); return a copy
+    of the last part's output."""
+    for name, module in parts.items():
+        with torch.no_grad():
+            out = module(x)
+        cot = torch.randn(out.shape, generator=g)
+        inp = x.clone().requires_grad_(name != "stem")
+
+        def fwd_bwd(module=module, inp=inp, cot=cot):
+            module.zero_grad(set_to_none=True)
+            inp.grad = None
+            (module(inp) * cot).sum().backward()
+
+        jobs[prefix + name] = fwd_bwd
+        x = out
+    return x.clone()
+
+
 def build_jobs(arch, batch, finetune_batch, eval_batch, image_size, stages):
     """{name: zero-argument callable running the job once} and the parameter counts."""
     g = torch.Generator().manual_seed(0)
@@ -182,21 +202,7 @@ def build_jobs(arch, batch, finetune_batch, eval_batch, image_size, stages):
     jobs["eval_forward"] = eval_forward
 
     if stages:
-        x = views
-        for name, module in simclr.encoder.parts.items():
-            with torch.no_grad():
-                out = module(x)
-            cot = torch.randn(out.shape, generator=g)
-            inp = x.clone().requires_grad_(name != "stem")
-
-            def fwd_bwd(module=module, inp=inp, cot=cot):
-                module.zero_grad(set_to_none=True)
-                inp.grad = None
-                (module(inp) * cot).sum().backward()
-
-            jobs[f"stage:{name}"] = fwd_bwd
-            x = out
-        h = x.clone().requires_grad_(True)
+        h = _part_jobs(jobs, "stage:", simclr.encoder.parts, views, g).requires_grad_(True)
 
         def head_loss():
             simclr.head.zero_grad(set_to_none=True)
@@ -207,21 +213,7 @@ def build_jobs(arch, batch, finetune_batch, eval_batch, image_size, stages):
 
         # the fine-tuning step taken apart, as experiments/bench.py's _finetune_part_jobs
         jobs["ft:input"] = lambda: x_ft.mul(1.0)  # the input scaling (JAX: uint8 / 255)
-        x = x_ft
-        for name, module in clf.encoder.parts.items():
-            with torch.no_grad():
-                out = module(x)
-            cot = torch.randn(out.shape, generator=g)
-            inp = x.clone().requires_grad_(name != "stem")
-
-            def fwd_bwd(module=module, inp=inp, cot=cot):
-                module.zero_grad(set_to_none=True)
-                inp.grad = None
-                (module(inp) * cot).sum().backward()
-
-            jobs[f"ft:{name}"] = fwd_bwd
-            x = out
-        h_ft = x.clone().requires_grad_(True)
+        h_ft = _part_jobs(jobs, "ft:", clf.encoder.parts, x_ft, g).requires_grad_(True)
 
         def ft_head_loss():
             clf.linear.zero_grad(set_to_none=True)

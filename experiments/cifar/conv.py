@@ -157,8 +157,9 @@ def conv_shiftdot(x: jax.Array, w: jax.Array, stride: int = 1) -> jax.Array:
     return conv_lax(x, w, stride)
 
 
-@functools.partial(conv_shiftdot.defjvp, symbolic_zeros=True)
-def _shiftdot_jvp(stride, primals, tangents):
+def _lax_conv_jvp(kernel_tangent, stride, primals, tangents):
+    """The jvp rule of a convolution computed by :func:`conv_lax` whose tangent in ``w`` is
+    ``kernel_tangent(x, dw, stride)`` (a linear, transposable form of the same convolution)."""
     x, w = primals
     dx, dw = tangents
     y = conv_lax(x, w, stride)
@@ -166,9 +167,14 @@ def _shiftdot_jvp(stride, primals, tangents):
     if not isinstance(dx, SymbolicZero):
         dy = conv_lax(dx, w, stride)
     if not isinstance(dw, SymbolicZero):
-        dw_term = conv_window_sum(x, dw, stride)
+        dw_term = kernel_tangent(x, dw, stride)
         dy = dw_term if dy is None else dy + dw_term
     return y, jnp.zeros_like(y) if dy is None else dy
+
+
+@functools.partial(conv_shiftdot.defjvp, symbolic_zeros=True)
+def _shiftdot_jvp(stride, primals, tangents):
+    return _lax_conv_jvp(conv_window_sum, stride, primals, tangents)
 
 
 def conv_window_cols(x: jax.Array, w: jax.Array, stride: int = 1) -> jax.Array:
@@ -196,16 +202,7 @@ def conv_cols(x: jax.Array, w: jax.Array, stride: int = 1) -> jax.Array:
 
 @functools.partial(conv_cols.defjvp, symbolic_zeros=True)
 def _cols_jvp(stride, primals, tangents):
-    x, w = primals
-    dx, dw = tangents
-    y = conv_lax(x, w, stride)
-    dy = None
-    if not isinstance(dx, SymbolicZero):
-        dy = conv_lax(dx, w, stride)
-    if not isinstance(dw, SymbolicZero):
-        dw_term = conv_window_cols(x, dw, stride)
-        dy = dw_term if dy is None else dy + dw_term
-    return y, jnp.zeros_like(y) if dy is None else dy
+    return _lax_conv_jvp(conv_window_cols, stride, primals, tangents)
 
 
 def conv_hybrid(x: jax.Array, w: jax.Array, stride: int = 1) -> jax.Array:
