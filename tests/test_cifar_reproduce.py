@@ -159,3 +159,10 @@ def test_a_grid_pretraining_on_more_images_trains_on_the_training_presets_own_im
     own = load_dataset(folder, "train", limit=30, seed=0)
     assert np.array_equal(train.indices, own.indices) and np.array_equal(train.images, own.images)
     assert np.isin(train.indices, pre_train.indices).all()  # nested draws: trained on pre-trained images
+    assert reproduce.train_images(g) == 30  # what the evidence file records as the training images
+
+
+def test_the_evidence_names_the_training_and_the_pretraining_image_counts():
+    g = reproduce.grid(1, "cpu")
+    assert (reproduce.train_images(g), g.pretrain.train_limit) == (4000, 8000)
+    assert reproduce.train_images(reproduce.grid(1, "paper")) is None  # all of the training split

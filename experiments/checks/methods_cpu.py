@@ -10,10 +10,11 @@ evidence file ``experiments/evidence/table1_cpu.json``, written by
     clspec cifar reproduce --table 1 --preset cpu --data ../shared/data/cifar10-jpg.tar.gz \\
         --evidence experiments/evidence/table1_cpu.json
 
-ResNet-32 with the ``cpu`` SimCLR checkpoint of the evidence (12 epochs on 4,000 images: the preset before its
-re-sizing to 8,000 x 16 on 2026-12-01) or a random init,
-fine-tuned end to end on those 4,000 JPEG CIFAR-10 images for 8 epochs (the ``cpu`` grid of
-``experiments/cifar/reproduce.py``; an earlier grid used 1,000 images x 4 epochs) at sym 0.8 (Crust's
+ResNet-32 with the ``cpu`` SimCLR checkpoint (16 epochs on 8,000 images, the preset as re-sized by
+``experiments/cifar/sizing.py`` on 2026-12-01; the grid before it used the old 4,000 x 12 checkpoint) or a
+random init, fine-tuned end to end for 8 epochs on the ``cpu`` training preset's 4,000 JPEG CIFAR-10 images
+(a class-balanced draw inside the 8,000; the ``cpu`` grid of ``experiments/cifar/reproduce.py``; an earlier
+grid used 1,000 images x 4 epochs) at sym 0.8 (Crust's
 convention: every flipped label goes to another class) and asym 0.4, each cell over 2 seeds. These numbers are
 **CPU-scale on JPEG CIFAR-10** and not comparable one-to-one with the paper's (120 epochs on 50,000
 images after 1000 SimCLR epochs); only the signs of the differences are judged.
@@ -32,6 +33,12 @@ seed gives no verdict: with an interrupted grid, one seed is all some cells have
 
 The asym rows C105-C108 were added, with the same rule, while the 8-epoch grid was running and
 before any of its results existed (2026-12-01 16:30 UTC).
+
+A third seed (``--seeds 3``) was decided on 2026-12-01 at 22:49 UTC, after the 2-seed grid with the re-sized
+encoder had been collected and read (C102, C107, C108 resolved and PASS, the other six unresolved, none
+FAIL) and before any seed-2 run started: with n = 2 a cell's standard deviation, and so the resolution
+rule's standard error, rests on one degree of freedom. The rule is unchanged; the evidence file holds
+whatever the three seeds give, and the 2-seed numbers are kept in ``experiments/evidence/README.md``.
 
 Claim IDs C100-C109 (C80-C89: checks/spectrum_real).
 """
@@ -89,7 +96,9 @@ def _pm(v: list[float]) -> str:
 
 def _setting(evidence: dict, noise: str) -> str:
     s = evidence["settings"]
-    return (f"{SCALE}; {s['arch']}, {evidence.get('train_images')} images, {s['epochs']} epochs, {noise}, "
+    pre = (f" (CL init: SimCLR, {evidence['pretrain_epochs']} epochs on {evidence['pretrain_images']} images)"
+           if evidence.get("pretrain_images") else "")
+    return (f"{SCALE}; {s['arch']}, {evidence.get('train_images')} images, {s['epochs']} epochs{pre}, {noise}, "
             f"last epoch")
 
 

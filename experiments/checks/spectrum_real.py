@@ -1,12 +1,14 @@
 """The theory's structure on real CIFAR-10 features, CPU-scale (C80-C89): SimCLR vs random init vs raw pixels.
 
 Reads the committed evidence file ``experiments/evidence/spectrum_cpu.json``: the output of
-``clspec spectrum`` (see :data:`COMMAND`) on the ``cpu``-preset SimCLR checkpoint of the time (ResNet-32,
-4,000 CIFAR-10 training images, 12 epochs), with the random initialization of the same network
-and the raw pixels of the same 4,000 images as baselines, at symmetric noise 0.8. The rows
+``clspec spectrum`` (see :data:`COMMAND`) on the ``cpu``-preset SimCLR checkpoint (ResNet-32, 16 epochs
+on 8,000 CIFAR-10 training images, the preset as re-sized on 2026-12-01; the file before used the old
+4,000 x 12 checkpoint), measured on the ``cpu`` training preset's 4,000 images (a class-balanced draw
+inside the 8,000), with the random initialization of the same network and the raw pixels of the same
+4,000 images as baselines, at symmetric noise 0.8. The rows
 hold the theory's qualitative statements (Theorem 4.3 (i)-(ii), the split of C47, Theorem 4.5,
-the contrast of C42/C43) against those numbers; each row can fail. They are CPU-scale: 12 epochs
-of SimCLR on 4,000 images is far from the paper's 1000 epochs on 50,000, so a FAIL here is a
+the contrast of C42/C43) against those numbers; each row can fail. They are CPU-scale: 16 epochs
+of SimCLR on 8,000 images is far from the paper's 1000 epochs on 50,000, so a FAIL here is a
 finding about a briefly trained encoder, not a refutation of the paper. Without the evidence
 file every claim gets an INFO row saying it was skipped and why.
 
@@ -21,7 +23,7 @@ from pathlib import Path
 from experiments.claims import GE, INFO, LE, Claim, row
 
 EVIDENCE = Path(__file__).resolve().parent.parent / "evidence" / "spectrum_cpu.json"
-COMMAND = ("clspec spectrum --checkpoint /work/ckpt/pretrain-cpu --limit 4000 --test-limit 1000 "
+COMMAND = ("clspec spectrum --checkpoint results/cifar/pretrain-cpu --limit 4000 --test-limit 1000 "
            "--noise sym:0.8 --baseline random raw --out results/spectrum/cpu")
 CL, RANDOM, RAW = "checkpoint-pretrain-resnet32/encoder", "random/encoder", "raw/pixels"
 CL_PROJ, RANDOM_PROJ = "checkpoint-pretrain-resnet32/projection", "random/projection"

@@ -243,6 +243,14 @@ def ensure_pretrained(g: Grid, arch: str, results, pre_train, pre_test, progress
     return path
 
 
+def train_images(g: Grid) -> int | None:
+    """How many images the grid trains on with noisy labels (as :func:`load_data` picks them; None: all)."""
+    if g.subset is not None:
+        return g.subset if g.pretrain.train_limit is None else min(g.subset, g.pretrain.train_limit)
+    limits = [n for n in (g.train.train_limit, g.pretrain.train_limit) if n is not None]
+    return min(limits) if limits else None
+
+
 def load_data(g: Grid, data: str | None):
     """The training and test sets of the grid: the pre-training's images, then (``subset``) a
     class-balanced subset of them for training on noisy labels."""
@@ -425,7 +433,8 @@ def evidence(g: Grid, table: dict, out: Path, *, command: str, data: str | None)
         "load_average_at_collect": [round(x, 2) for x in os.getloadavg()],
         "data": str(data or configs.default_data()),
         "table": g.table, "preset": g.preset, "num_classes": table["num_classes"],
-        "train_images": g.subset or g.pretrain.train_limit, "settings": dataclasses.asdict(g.train),
+        "train_images": train_images(g), "pretrain_images": g.pretrain.train_limit,
+        "pretrain_epochs": g.pretrain.epochs, "settings": dataclasses.asdict(g.train),
         "units": "test accuracy in %; last = last epoch, best = best epoch selected on the test set",
         "runs": runs,
     }
