@@ -15,7 +15,7 @@ ResNet-32 with the ``cpu`` SimCLR checkpoint (16 epochs on 8,000 images, the pre
 random init, fine-tuned end to end for 8 epochs on the ``cpu`` training preset's 4,000 JPEG CIFAR-10 images
 (a class-balanced draw inside the 8,000; the ``cpu`` grid of ``experiments/cifar/reproduce.py``; an earlier
 grid used 1,000 images x 4 epochs) at sym 0.8 (Crust's
-convention: every flipped label goes to another class) and asym 0.4, each cell over 2 seeds. These numbers are
+convention: every flipped label goes to another class) and asym 0.4, each cell over 3 seeds (``--seeds 3``; the preset runs 2, see below). These numbers are
 **CPU-scale on JPEG CIFAR-10** and not comparable one-to-one with the paper's (120 epochs on 50,000
 images after 1000 SimCLR epochs); only the signs of the differences are judged.
 
