@@ -244,7 +244,8 @@ def ensure_pretrained(g: Grid, arch: str, results, pre_train, pre_test, progress
 
 
 def train_images(g: Grid) -> int | None:
-    """How many images the grid trains on with noisy labels (as :func:`load_data` picks them; None: all)."""
+    """How many images the grid trains on with noisy labels (None: all); :func:`load_data` draws them
+    (fewer where the dataset itself has fewer)."""
     if g.subset is not None:
         return g.subset if g.pretrain.train_limit is None else min(g.subset, g.pretrain.train_limit)
     limits = [n for n in (g.train.train_limit, g.pretrain.train_limit) if n is not None]
@@ -265,19 +266,20 @@ def load_data(g: Grid, data: str | None):
     test = load_dataset(path, "test", limit=g.train.test_limit, seed=0)
     pre_test = test if g.pretrain.test_limit == g.train.test_limit else load_dataset(
         path, "test", limit=g.pretrain.test_limit, seed=0)
-    train = pre_train
-    if g.subset is not None and g.subset < len(pre_train.labels):
-        keep = stratified_subset(pre_train.labels, g.subset, seed=0)
-        indices = None if pre_train.indices is None else pre_train.indices[keep]
-        train = dataclasses.replace(pre_train, images=pre_train.images[keep], labels=pre_train.labels[keep],
-                                    indices=indices)
-    elif g.train.train_limit is not None and g.train.train_limit < len(pre_train.labels):
-        # the training preset's own images (what `clspec cifar train --preset P` reads): with the same
-        # seed, the class-balanced draw of fewer images is inside the pre-training's draw
-        train = load_dataset(path, "train", limit=g.train.train_limit, seed=0)
-        if pre_train.indices is not None and not np.isin(train.indices, pre_train.indices).all():
-            raise ValueError(f"the {g.train.train_limit} training images are not all among the "
-                             f"{len(pre_train.labels)} pre-training images of this dataset")
+    train, n = pre_train, train_images(g)
+    if n is not None and n < len(pre_train.labels):
+        if g.subset is not None:
+            keep = stratified_subset(pre_train.labels, n, seed=0)
+            indices = None if pre_train.indices is None else pre_train.indices[keep]
+            train = dataclasses.replace(pre_train, images=pre_train.images[keep], labels=pre_train.labels[keep],
+                                        indices=indices)
+        else:
+            # the training preset's own images (what `clspec cifar train --preset P` reads): with the
+            # same seed, the class-balanced draw of fewer images is inside the pre-training's draw
+            train = load_dataset(path, "train", limit=n, seed=0)
+            if pre_train.indices is not None and not np.isin(train.indices, pre_train.indices).all():
+                raise ValueError(f"the {n} training images are not all among the "
+                                 f"{len(pre_train.labels)} pre-training images of this dataset")
     return pre_train, pre_test, train, test
 
 
@@ -540,7 +542,7 @@ def run_reproduce(args) -> int:
     if args.data and not Path(args.data).exists():
         raise FileNotFoundError(f"--data {args.data} does not exist")
     if args.dry_run:
-        n_train = g.subset or g.train.train_limit or 50_000
+        n_train = train_images(g) or 50_000
         print(dry_run(g, seeds=args.seeds, results=args.results, n_train=n_train, n_test=g.train.test_limit or 10_000))
         return 0
     out = grid_dir(g, args.results)
