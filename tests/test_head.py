@@ -51,8 +51,8 @@ def test_eq13_equals_exact_expectation_for_any_orthonormal_V_and_b(shape, K, sig
     lam = b / (1.0 - b)
     formula = bias_variance(jnp.asarray(V), jnp.asarray(lam), jnp.asarray(Y), 1.0, sigma)
     direct = expected_risk(jnp.asarray(V @ (b[:, None] * V.T)), jnp.asarray(Y), sigma)
-    assert formula.bias2 == pytest.approx(direct.bias2, abs=1e-12)
-    assert formula.variance == pytest.approx(direct.variance, abs=1e-12)
+    assert float(formula.bias2) == pytest.approx(float(direct.bias2), abs=1e-12)
+    assert float(formula.variance) == pytest.approx(float(direct.variance), abs=1e-12)
 
 
 @settings(max_examples=20, deadline=None)
@@ -136,21 +136,22 @@ def test_information_nuisance_split_is_pythagorean():
     F = jax.random.normal(key, (30, 6), dtype=jnp.float64)
     y = jax.random.normal(jax.random.PRNGKey(1), (30, 2), dtype=jnp.float64)
     sp = information_nuisance(F, y, 3)
-    assert sp.information**2 + sp.nuisance**2 == pytest.approx(float(jnp.sum(y**2)))
+    assert float(sp.information**2 + sp.nuisance**2) == pytest.approx(float(jnp.sum(y**2)))
     with pytest.raises(ValueError, match="k must be in"):
         information_nuisance(F, y, 7)
 
 
 def test_head_bounds_reduce_to_the_leading_terms_at_delta_zero():
     assert bounds.bias_bound_eq15(1.0, 0.0, 100, 10) == (0.25, 0.0)
-    assert bounds.variance_bound_a3(1.0, 0.0, 2.0, 100, 10, 20) == (pytest.approx(4 * 0.1 / 4), 0.0)
+    leading, delta_term = bounds.variance_bound_a3(1.0, 0.0, 2.0, 100, 10, 20)
+    assert float(leading) == pytest.approx(4 * 0.1 / 4) and float(delta_term) == 0.0
     assert bounds.variance_bound_a3(0.0, 0.01, 1.0, 100, 10, 20)[1] == float("inf")
     # the delta' and delta forms agree to first order
     a = bounds.bias_bound_eq15(0.5, 1e-6, 100, 10)[1]
     b = bounds.bias_bound_eq15(0.5, 1e-6, 100, 10, in_delta_prime=True)[1]
-    assert a == pytest.approx(b, rel=1e-5)
-    assert bounds.symmetric_flip_threshold(4, 1.0) == pytest.approx(bounds.flip_threshold(1 / 3, 1.0))
-    assert bounds.flip_threshold_eq18(1.0, 0.0, 1.0, 10, 10, 20) == pytest.approx(0.5)
+    assert float(a) == pytest.approx(float(b), rel=1e-5)
+    assert float(bounds.symmetric_flip_threshold(4, 1.0)) == pytest.approx(float(bounds.flip_threshold(1 / 3, 1.0)))
+    assert float(bounds.flip_threshold_eq18(1.0, 0.0, 1.0, 10, 10, 20)) == pytest.approx(0.5)
 
 
 def test_bad_inputs():
@@ -225,7 +226,7 @@ def test_recovery_boundary_is_the_last_alpha_before_the_first_failure(points):
     alpha = np.asarray([a / 6 for a, _ in points])
     ok = np.asarray([o for _, o in points])
     brute = max([a for a in np.unique(alpha) if ok[alpha <= a].all()], default=0.0)
-    assert recovery_boundary(alpha, ok) == pytest.approx(brute)
+    assert float(recovery_boundary(alpha, ok)) == pytest.approx(float(brute))
 
 
 @pytest.mark.parametrize("kind", ["two-level", "hub"])
@@ -235,7 +236,7 @@ def test_extremal_graphs_sit_at_the_edge_of_assumption_41(kind):
 
     part = partition([6, 9, 7], n_classes=2)
     W = extremal_graph(part, 0.3, kind)
-    assert measure_delta(W, part) == pytest.approx(0.3) and measure_xi(W, part) == 0.0
+    assert float(measure_delta(W, part)) == pytest.approx(0.3) and measure_xi(W, part) == 0.0
     with pytest.raises(ValueError, match="kind must be"):
         extremal_graph(part, 0.3, "star")
 
