@@ -7,7 +7,7 @@ returning an exit status. Bad input anywhere in a job raises ``ValueError`` (or
 as one line, prefixed with the full command (``clspec cifar pretrain: error: ...``), and exits
 with status 2. A run that fails on the way (a full disk, an I/O error) is one line naming the
 path, exit status 1: the inputs were fine, the outputs written before are kept as they were.
-Numeric options use the typed parsers of :mod:`experiments.argtypes`.
+Numeric options use the typed parsers of :mod:`experiments.common.argtypes`.
 Set ``CLSPEC_DEBUG=1`` to see the traceback.
 """
 
@@ -21,12 +21,12 @@ import sys
 
 # Modules that contribute a sub-command, in the order `clspec --help` lists them.
 SUBCOMMANDS = (
-    "experiments.verify",
+    "experiments.ledger.verify",
     "experiments.cifar.cli",
-    "experiments.bench",
-    "experiments.spectrum",
+    "experiments.bench.simclr",
+    "experiments.analysis.spectrum",
     "experiments.cifar.data.cache",
-    "experiments.jacobian",
+    "experiments.analysis.jacobian",
 )
 
 # OSErrors of a run that failed on the way (exit 1); every other OSError is a bad path (exit 2).

@@ -6,7 +6,7 @@ across the claimed ordering) and re-judges the saved measurements: the row must 
 
 Each family of checks has one test file ``tests/test_mutations_<family>.py`` that defines
 
-- ``MODULE``: the check module's name (``"experiments.checks.thm43"``);
+- ``MODULE``: the check module's name (``"experiments.ledger.checks.thm43"``);
 - ``MUTATIONS``: a list of :class:`Mutation`, one or more per row key.
 
 ``tests/test_mutation_coverage.py`` loads every such file and asserts that the row keys its
@@ -27,7 +27,7 @@ from collections.abc import Callable
 
 import numpy as np
 
-from experiments.claims import INFO
+from experiments.ledger.claims import INFO
 
 
 @dataclasses.dataclass(frozen=True)

@@ -8,7 +8,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from experiments import bench_jacobian as bj
+from experiments.bench import jacobian as bj
 
 
 def _args(**kw):

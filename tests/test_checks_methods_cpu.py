@@ -8,8 +8,8 @@ import math
 import numpy as np
 import pytest
 
-from experiments.checks import methods_cpu
-from experiments.claims import FAIL, INFO, PASS
+from experiments.ledger.checks import methods_cpu
+from experiments.ledger.claims import FAIL, INFO, PASS
 
 
 SYM, ASYM = methods_cpu.SYM, methods_cpu.ASYM

@@ -264,7 +264,7 @@ def test_every_cifar_conv_formulation_works_in_forward_mode():
 
 def test_jacobian_conv_choice_gives_the_lax_gram():
     """`auto` picks cols for Jacobian work on CPU; its Gram is lax's (float32, 1e-5)."""
-    from experiments.jacobian import apply_fn, build_network, jacobian_conv_impl
+    from experiments.analysis.jacobian import apply_fn, build_network, jacobian_conv_impl
 
     assert jacobian_conv_impl("auto") == ("cols" if jax.default_backend() == "cpu" else "lax")
     assert jacobian_conv_impl("hybrid") == "hybrid"

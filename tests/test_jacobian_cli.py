@@ -39,7 +39,7 @@ def _cache(tmp_path, monkeypatch):
 
 def _checkpoint(path, *, arch="tiny", kind="pretrain", scale=1.5, nan=False, wrong_shape=False):
     from experiments.cifar import checkpoint as ckpt
-    from experiments.jacobian import build_network
+    from experiments.analysis.jacobian import build_network
 
     _, v = build_network("tiny", K=10, seed=7, image_shape=(16, 16, 3))
     enc = jax.tree_util.tree_map(lambda a: np.asarray(a) * scale, v["params"]["encoder"])

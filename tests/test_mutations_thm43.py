@@ -17,10 +17,10 @@ import pytest
 
 import mutations
 from mutations import Mutation
-from experiments.checks import thm43
+from experiments.ledger.checks import thm43
 from theory import bounds
 
-MODULE = "experiments.checks.thm43"
+MODULE = "experiments.ledger.checks.thm43"
 
 
 def _rows(data):

@@ -11,7 +11,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from experiments.checks import thm43
+from experiments.ledger.checks import thm43
 from experiments.cli import main
 from theory import representation
 

@@ -1,5 +1,5 @@
-"""experiments.runs: atomic writes with the user's umask, all-or-nothing output sets, output checks;
-experiments.argtypes: every typed option refuses what lies outside its range."""
+"""experiments.common.runs: atomic writes with the user's umask, all-or-nothing output sets, output checks;
+experiments.common.argtypes: every typed option refuses what lies outside its range."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ import stat
 
 import pytest
 
-from experiments import argtypes, runs
+from experiments.common import argtypes, runs
 
 
 @pytest.mark.parametrize("umask", [0o022, 0o002, 0o077])

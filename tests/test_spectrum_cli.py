@@ -74,7 +74,7 @@ def _structured_features(rng, n_per, K, d, noise, centres=None):
 
 def test_monitor_row_equals_theory_on_the_same_features():
     """The epoch row's spectral numbers are theory.spectrum's on the k-NN monitor features."""
-    from experiments.spectrum import FLOAT32_FLOOR, monitor_row
+    from experiments.analysis.spectrum import FLOAT32_FLOOR, monitor_row
     from theory import spectrum as sp
 
     rng = np.random.default_rng(4)

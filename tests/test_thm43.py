@@ -1,12 +1,12 @@
-"""The Theorem 4.3 check module (experiments/checks/thm43.py): its judge turns violated bounds into FAIL
+"""The Theorem 4.3 check module (experiments/ledger/checks/thm43.py): its judge turns violated bounds into FAIL
 rows with numbers and keeps judging every other claim. (Theory-level property tests: tests/test_bounds.py;
 one mutation per PASS-able row: tests/test_mutations_thm43.py.)"""
 
 import mutations
-from experiments.checks import thm43
+from experiments.ledger.checks import thm43
 from theory import bounds
 
-MODULE = "experiments.checks.thm43"
+MODULE = "experiments.ledger.checks.thm43"
 
 
 def test_judge_turns_a_lower_order_measurement_into_a_fail_row():

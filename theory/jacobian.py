@@ -36,7 +36,7 @@ all have forward-mode rules (``shiftdot`` and ``cols`` are ``jax.custom_jvp``); 
 it with ``conv_impl="lax"``. The Gram path uses reverse mode only and accepts either.
 
 Speed (ResNet-32, K = 10, CPU): a Gram's first call is the compilation of one Jacobian block, the
-blocks (per-point kernel gradients, see ``experiments.jacobian.jacobian_conv_impl``), the tile
+blocks (per-point kernel gradients, see ``experiments.analysis.jacobian.jacobian_conv_impl``), the tile
 products and ``eigh``; :data:`_CPU_OPTIONS` says which XLA settings the first and third use and why.
 """
 

@@ -38,7 +38,7 @@ def eig_atol(dtype) -> float:
 def bound_rtol(dtype) -> float:
     return BOUND_RTOL[str(dtype)]
 
-# The order test of O(.) claims (theory.bounds.loglog_order, experiments.claims.order_row).
+# The order test of O(.) claims (theory.bounds.loglog_order, experiments.ledger.claims.order_row).
 # A claim y = O(x^q) as x -> 0 FAILs when q lies above the bootstrap interval of the fitted
 # log-log slope by more than ORDER_SLACK. Power: over ORDER_MIN_DECADES = 2 decades of x a term of order q - 1/2 changes
 # y by 10x relative to x^q, which moves the fitted slope by about 0.3 or more, while seed-to-seed

@@ -18,7 +18,7 @@ import dataclasses
 import sys
 from pathlib import Path
 
-from experiments import argtypes, runs
+from experiments.common import argtypes, runs
 from experiments.cifar import configs, figures, methods, reproduce
 
 # What each preset costs on the 2-core machine and on one H200. cpu: measured on the quiet machine

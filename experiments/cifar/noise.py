@@ -34,7 +34,7 @@ from pathlib import Path
 
 import numpy as np
 
-from experiments.runs import atomic_write_bytes
+from experiments.common.runs import atomic_write_bytes
 
 NOISE_KINDS = ("none", "sym", "symall", "asym", "human")
 HUMAN_VARIANTS = ("aggre", "worse", "random1", "random2", "random3", "noisy")

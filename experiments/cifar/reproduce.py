@@ -38,7 +38,7 @@ from pathlib import Path
 import numpy as np
 
 from experiments.cifar import configs
-from experiments.runs import atomic_write_text, write_json
+from experiments.common.runs import atomic_write_text, write_json
 
 TABLES = (1, 2, 3)
 INITS = ("random", "pretrained")
@@ -412,7 +412,7 @@ def evidence(g: Grid, table: dict, out: Path, *, command: str, data: str | None)
     import os
     import platform
 
-    from experiments.runs import git_commit
+    from experiments.common.runs import git_commit
 
     runs = []
     for r in table["rows"]:
@@ -528,7 +528,7 @@ def add_parser(sub) -> None:
     p.add_argument("--collect", action="store_true",
                    help="run nothing: write the table (and --evidence) from the runs finished so far")
     p.add_argument("--evidence", help="also write the finished grid's runs to this JSON file (e.g. "
-                   "experiments/evidence/table1_cpu.json)")
+                   "experiments/ledger/evidence/table1_cpu.json)")
     p.add_argument("--no-progress", dest="progress", action="store_false", help="no progress bars")
     p.set_defaults(func=run_reproduce)
 

@@ -17,7 +17,7 @@ still running and before the other two had started):
 * the preset takes the candidate with the highest accuracy; one within 1 standard error of a
   cheaper candidate (fewer image-passes) does not count as better, the cheaper one is kept.
 
-    python -m experiments.cifar.sizing RUN_DIR [RUN_DIR ...] --out experiments/evidence/pretrain_sizing_cpu.json
+    python -m experiments.cifar.sizing RUN_DIR [RUN_DIR ...] --out experiments/ledger/evidence/pretrain_sizing_cpu.json
 """
 
 from __future__ import annotations
@@ -87,7 +87,7 @@ def main(argv=None) -> int:
     args = ap.parse_args(argv)
     from experiments.cifar.configs import default_data
     from experiments.cifar.data import load_dataset
-    from experiments.runs import environment, write_json
+    from experiments.common.runs import environment, write_json
 
     runs = [Path(r) for r in args.runs]
     for r in runs:

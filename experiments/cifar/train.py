@@ -48,9 +48,9 @@ from experiments.cifar.methods import EpochView, Method, cross_entropy
 from experiments.cifar.models import Classifier, ProjectionHead, SimCLRModel, make_encoder
 from experiments.cifar.parallel import DataParallel, data_parallel
 from experiments.cifar.steps import TrainState, create_state, make_simclr_step, simclr_optimizer
-from experiments import runs
-from experiments.runs import atomic_write_text, start_run, write_json
-from experiments.spectrum import monitor_row as spectral_monitor
+from experiments.common import runs
+from experiments.common.runs import atomic_write_text, start_run, write_json
+from experiments.analysis.spectrum import monitor_row as spectral_monitor
 
 METRICS_JSONL = "metrics.jsonl"
 METRICS_JSON = "metrics.json"

@@ -21,7 +21,7 @@ from pathlib import Path
 
 import numpy as np
 
-from experiments.runs import atomic_write_text, atomic_writer
+from experiments.common.runs import atomic_write_text, atomic_writer
 
 CACHE_VERSION = 2  # 2: keyed by content (1 was keyed by size and mtime)
 DEFAULT_MAX_MB = 4096  # about 20 decoded CIFAR-sized datasets

@@ -1,0 +1,45 @@
+"""The checks that `clspec verify` runs.
+
+Each module listed in :data:`MODULES` exposes
+
+- ``CLAIMS``: a tuple of :class:`experiments.ledger.claims.Claim`, the IDs it evaluates;
+- ``run(preset, *, seed, progress) -> (rows, data)``: evaluates every claim at the
+  named preset (``smoke``, ``cpu``, ``large``) and returns the rows plus a
+  JSON-able dict of the measured arrays; ``data["notes"]`` (optional) holds lines of
+  text the ledger prints under the module's table;
+- ``judge(...) -> rows``: the rows from saved measurements alone, so that a mutation test
+  (``tests/mutations.py``) can re-judge perturbed data;
+- ``plot(data, outdir) -> list[Path]``: the figures, a pure function of ``data``.
+
+The progress protocol: ``progress(iterable, desc="...")`` returns an iterable over the same
+items (``clspec verify`` wraps it in a tqdm bar on a terminal, else passes it through); a module
+calls nothing else on it. Float64 is switched on once, by ``clspec verify`` (tests: conftest.py).
+"""
+
+from __future__ import annotations
+
+import importlib
+from types import ModuleType
+
+MODULES = (
+    "experiments.ledger.checks.thm43",
+    "experiments.ledger.checks.head",
+    "experiments.ledger.checks.flips",
+    "experiments.ledger.checks.contrast",
+    "experiments.ledger.checks.encoders",
+    "experiments.ledger.checks.encoders_a41",
+    "experiments.ledger.checks.tables",
+    "experiments.ledger.checks.spectrum_real",
+    "experiments.ledger.checks.jacobian",
+    "experiments.ledger.checks.methods_cpu",
+)
+
+PRESETS = ("smoke", "cpu", "large")
+
+
+def load() -> list[ModuleType]:
+    return [importlib.import_module(name) for name in MODULES]
+
+
+def all_claims():
+    return [claim for module in load() for claim in module.CLAIMS]
