@@ -19,7 +19,7 @@ from experiments.common.runs import _to_jsonable
 def evidence():
     """clspec spectrum's analysis on synthetic stand-ins: CL = separated class clusters, random init =
     Gaussian of the same shape, raw = wider Gaussian; sym 0.4 noise (below Thm 4.5's threshold for K = 4)."""
-    from experiments.analysis.spectrum import BETAS, Settings, analyse_all
+    from experiments.analysis.spectrum_numbers import BETAS, Settings, analyse_all
 
     rng = np.random.default_rng(0)
     K, n_per, d = 4, 30, 12

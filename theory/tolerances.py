@@ -58,3 +58,10 @@ ORDER_LEVEL = 0.95
 # Bootstrap resamples: the percentile error of 2000 resamples at the 2.5% tail is about
 # sqrt(0.025 * 0.975 / 2000) = 0.35% in probability, negligible beside the level.
 ORDER_BOOT = 2000
+
+# Singular values of features computed in float32 (``clspec spectrum``, the pre-training monitor):
+# the prominent-count rule ignores those below this fraction of s_1. float32 rounding perturbs the
+# singular values by about eps32 ||F||_F <= 6e-8 sqrt(d) s_1 (5e-7 s_1 at d = 64); 1e-5 leaves a
+# margin. Below it a "gap" is to round-off (e.g. the dead ReLU units of a projection head), not to a
+# small part of the spectrum.
+FLOAT32_FLOOR = 1e-5

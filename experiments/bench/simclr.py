@@ -12,7 +12,7 @@ Measured in one run, so the ratios do not depend on how busy the machine is at o
   part on its real input shape, FLOPs again from XLA's cost analysis;
 
 * images/s of the fine-tuning step (``--finetune-batch`` images, one view, cross-entropy, SGD with
-  momentum; :func:`experiments.cifar.train.make_finetune_step` without augmentation) and of the
+  momentum; :func:`experiments.cifar.train_steps.make_finetune_step` without augmentation) and of the
   evaluation forward pass (``--eval-batch`` images, BatchNorm in eval mode);
 * the fine-tuning step taken apart (with the per-stage table): the input scaling, forward+backward
   of every encoder part on the fine-tuning batch, pooling + linear + cross-entropy, and the SGD
@@ -257,7 +257,7 @@ def _finetune_part_jobs(arch, conv_impl, state, tx, images, labels) -> list[tupl
     import optax
 
     from experiments.cifar.augment import normalize
-    from experiments.cifar.train import linear_logits
+    from experiments.cifar.train_steps import linear_logits
 
     scale = _compile(jax.jit(normalize), images)
     jobs = [("ft:input", scale, (images,), tuple(images.shape))]
@@ -294,7 +294,8 @@ def _finetune_and_eval_jobs(arch, conv_impl, finetune_batch, eval_batch, image_s
     from experiments.cifar.configs import TrainConfig
     from experiments.cifar.models import Classifier, make_encoder
     from experiments.cifar.steps import create_state
-    from experiments.cifar.train import make_encode, make_finetune_step, train_optimizer
+    from experiments.cifar.evaluate import make_encode
+    from experiments.cifar.train_steps import make_finetune_step, train_optimizer
 
     model = Classifier(make_encoder(arch, conv_impl=conv_impl), 10)
     tx = train_optimizer(TrainConfig())

@@ -100,7 +100,7 @@ def add_parser(subparsers) -> None:
                     help=f"training points evaluated per epoch, >= 1 (default per preset: {_by_preset('train', 'eval_train_limit')}; None: all)")
     tr.add_argument("--no-augment", dest="augment", action="store_false", default=None,
                     help="fine-tune without random crop + flip (default: augment)")
-    methods.add_arguments(tr)
+    methods.add_arguments(tr, configs.TrainConfig())
     tr.set_defaults(func=run_train)
     reproduce.add_parser(sub)
     figures.add_parser(sub)
@@ -224,6 +224,7 @@ def run_pretrain(args) -> int:
     _data_path(cfg)
     _check_out(out, args.resume)
     _distributed(args)
+    from experiments.cifar import loop
     from experiments.cifar import train as loops
 
     train_set, test_set = _load(cfg)
@@ -234,7 +235,7 @@ def run_pretrain(args) -> int:
           file=sys.stderr)
     try:
         summary = loops.pretrain(cfg, out, train_set, test_set, resume=args.resume, progress=args.progress)
-    except loops.NonFiniteLoss as err:
+    except loop.NonFiniteLoss as err:
         print(f"clspec cifar pretrain: error: {err}", file=sys.stderr)
         return 1
     last = summary["last"]
@@ -314,6 +315,7 @@ def run_train(args) -> int:
         pre_meta = load_raw(init)[1]
         check_arch(pre_meta, cfg.arch, init)
     _distributed(args)
+    from experiments.cifar import loop
     from experiments.cifar import train as loops
 
     train_set, test_set = _load(cfg)
@@ -330,14 +332,14 @@ def run_train(args) -> int:
     try:
         summary = loops.train(cfg, out, train_set, test_set, noisy, init=init, resume=args.resume,
                               progress=args.progress)
-    except loops.NonFiniteLoss as err:
+    except loop.NonFiniteLoss as err:
         print(f"clspec cifar train: error: {err}", file=sys.stderr)
         return 1
     best, last = summary["best"], summary["last"]
     print(
         f"train done: best test acc {best['test_acc']:.4f} (epoch {best['epoch']}); last epoch {last['epoch']}: "
         f"test acc {last['test_acc']:.4f}, train acc clean {last['train_acc_clean']:.4f} "
-        f"noisy {last['train_acc_noisy']:.4f}, noisy-points loss {loops._fmt(last['noisy_points_loss'])}; "
+        f"noisy {last['train_acc_noisy']:.4f}, noisy-points loss {loop._fmt(last['noisy_points_loss'])}; "
         f"metrics {out / 'metrics.json'}"
     )
     return 0

@@ -449,10 +449,10 @@ def measure_rates(arch: str, batch_size: int, image_shape=(32, 32, 3), steps: in
     """Images per second of one fine-tuning step and of evaluation, measured here (compile excluded)."""
     import jax
 
-    from experiments.cifar import train as loops
+    from experiments.cifar import train_steps
     from experiments.cifar.steps import create_state
 
-    model, tx, step = loops._finetune_step(arch, 10, 5e-3, 1e-3, 0.9, True)
+    model, tx, step = train_steps._finetune_step(arch, 10, 5e-3, 1e-3, 0.9, True)
     state = create_state(model, tx, jax.random.PRNGKey(0), image_shape).replace(method_state={})
     x = np.random.default_rng(0).integers(0, 256, (batch_size, *image_shape), dtype=np.uint8)
     y = np.arange(batch_size) % 10
@@ -463,7 +463,7 @@ def measure_rates(arch: str, batch_size: int, image_shape=(32, 32, 3), steps: in
         state, m = step(state, x, y, jax.random.PRNGKey(i + 1))
         jax.block_until_ready(m)
     train_rate = steps * batch_size / (time.perf_counter() - t)
-    predict = loops._predict(arch, 10)
+    predict = train_steps._predict(arch, 10)
     variables = {"params": state.params, "batch_stats": state.batch_stats}
     xe = np.concatenate([x] * 4)
     jax.block_until_ready(predict(variables, xe))

@@ -43,7 +43,9 @@ def evaluate(run_dir: Path, bank, test, *, arch: str = "resnet32") -> dict:
     from experiments.cifar import checkpoint as ckpt
     from experiments.cifar.models import make_encoder
     from experiments.cifar.parallel import data_parallel
-    from experiments.cifar.train import encoder_from_pretrain, features, knn_accuracy, make_encode
+    from experiments.cifar.evaluate import features, make_encode
+    from experiments.cifar.monitors import knn_accuracy
+    from experiments.cifar.train import encoder_from_pretrain
 
     encoder = make_encoder(arch)
     target = encoder.init(jax.random.PRNGKey(0), np.zeros((2,) + bank.images.shape[1:], np.float32), train=False)

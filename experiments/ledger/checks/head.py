@@ -381,4 +381,4 @@ def plot(data, outdir):
     """Figures: bias^2 / variance vs beta. Needs only ``data``."""
     from experiments.ledger.plots import head as plots_head
 
-    return plots_head.plot_head(data, outdir)
+    return plots_head.plot_head(data, outdir, tight_ratios=tight_ratios)

@@ -18,7 +18,6 @@ import numpy as np
 from experiments.ledger.claims import (GE, INFO, LARGE, LE, NEAR, SMALL, Claim, construction_note, error_row, explicit_row, fmt as _fmt,
                                leading_term_row, order_row, row)
 from experiments.ledger.checks import thm43_large
-from experiments.ledger.plots.thm43 import plot  # noqa: F401  (the checks protocol: module.plot(data, outdir))
 from theory import bounds, tightness, tolerances
 from theory.graph import (Partition, balanced_partition, make_graph, extremal_graph, measure_delta, measure_xi,
                           partition)
@@ -396,3 +395,10 @@ def run(preset: str, *, seed: int = 0, progress=lambda it, desc="": it):
     loss = loss_checks(*cfg.loss_partition, 0.2, 0.01, seed)
     notes = [thm43_large.lanczos_agreement(cfg, seed)] if cfg.structured else []
     return judge(sweeps, loss), {"config": dataclasses.asdict(cfg), "sweeps": sweeps, "loss": loss, "notes": notes}
+
+
+def plot(data: dict, outdir) -> list:
+    """The figures (``experiments.ledger.plots.thm43``), with this module's tightness ratios."""
+    from experiments.ledger.plots import thm43 as figures
+
+    return figures.plot(data, outdir, xi_ratios=XI_RATIOS)

@@ -31,8 +31,9 @@ def _edges(v):
     return np.concatenate([[v[0] - (mid[0] - v[0])], mid, [v[-1] + (v[-1] - mid[-1])]])
 
 
-def plot_head(data, outdir) -> list[Path]:
-    """bias^2 and variance vs beta against Eq. 15 and the A.3 bound."""
+def plot_head(data, outdir, *, tight_ratios) -> list[Path]:
+    """bias^2 and variance vs beta against Eq. 15 and the A.3 bound; ``tight_ratios(q, betas, n, n_sub)`` is
+    the check's tightness of both delta terms on one graph (drawn in ``head_tightness.png``)."""
     from experiments.common import plotting
 
     plt = plotting.pyplot()
@@ -61,15 +62,14 @@ def plot_head(data, outdir) -> list[Path]:
                      f"$\\delta$={cur['delta_real']:.3g} (realized), $\\xi$=0")
         paths.append(plotting.save(fig, outdir / "head_bias_variance.png"))
     if data.get("thm44_tight"):
-        paths.append(_tightness(plt, data, outdir))
+        paths.append(_tightness(plt, data, outdir, tight_ratios))
     return paths
 
 
-def _tightness(plt, data, outdir: Path) -> Path:
+def _tightness(plt, data, outdir: Path, tight_ratios) -> Path:
     """Eq. 15's and A.3's delta terms: max over beta of (measured - leading)/(delta term) against the realized delta,
     random graphs (``thm44_grid`` at the largest p) vs structured and ascent-found W (``thm44_tight``)."""
     from experiments.common import plotting
-    from experiments.ledger.checks.head import tight_ratios
 
     cur, betas = data["thm44_curve"], np.asarray(data["config"]["betas"], dtype=float)
     pmax = max(q["p"] for q in data["thm44_tight"])

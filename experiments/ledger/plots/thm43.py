@@ -62,12 +62,12 @@ def _spectrum(plt, sw, outdir: Path) -> Path:
     return plotting.save(fig, outdir / "thm43_spectrum.png")
 
 
-def _tightness(plt, sw, outdir: Path) -> Path:
+def _tightness(plt, sw, outdir: Path, xi_ratios) -> Path:
     """measured / bound against delta (top row: Appendix A, xi = 0) and against xi (bottom row: Lemmas B.1-B.2,
     App. B.2) for the random graphs (worst over partitions and seeds) and each structured / adversarial
-    construction (``experiments.ledger.checks.thm43._constructions``)."""
+    construction (``experiments.ledger.checks.thm43._constructions``); ``xi_ratios`` maps a claim to its
+    measured / bound at one point of the xi sweep (the check's own rule, so the figure shows what is judged)."""
     from experiments.common import plotting
-    from experiments.ledger.checks.thm43 import XI_RATIOS
 
     fams = (("Cor. A.5 (C6)", lambda pt: max(e / b if b > 0 else 0.0 for e, b in
                                             zip(pt["eig2"], bounds.block_eig_upper(np.asarray(pt["sizes"]), pt["delta_r"])))),
@@ -96,10 +96,10 @@ def _tightness(plt, sw, outdir: Path) -> Path:
     for ax, (name, cid) in zip(axes[1], xi_fams):
         xs = sorted({pt["xi"] for pt in xi_rand})
         ax.semilogx([max(pt["xi_r"] for pt in xi_rand if pt["xi"] == x) for x in xs],
-                    [max(XI_RATIOS[cid](pt) for pt in xi_rand if pt["xi"] == x) for x in xs], "o-", ms=4,
+                    [max(xi_ratios[cid](pt) for pt in xi_rand if pt["xi"] == x) for x in xs], "o-", ms=4,
                     label=f"random (worst), delta = {xi_rand[0]['delta']:g}" if xi_rand else "random")
         if flat:
-            ax.semilogx([pt["xi_r"] for pt in flat], [XI_RATIOS[cid](pt) for pt in flat], "s--", ms=4,
+            ax.semilogx([pt["xi_r"] for pt in flat], [xi_ratios[cid](pt) for pt in flat], "s--", ms=4,
                         label="flat cross = xi, delta = 0")
         ax.axhline(1.0, color="k", lw=1, ls=":")
         ax.set_xlabel(r"realized $\xi$")
@@ -109,13 +109,14 @@ def _tightness(plt, sw, outdir: Path) -> Path:
     return plotting.save(fig, outdir / "thm43_tightness.png")
 
 
-def plot(data: dict, outdir: Path) -> list[Path]:
+def plot(data: dict, outdir: Path, *, xi_ratios) -> list[Path]:
+    """The figures of ``experiments.ledger.checks.thm43``, a pure function of its ``data``."""
     from experiments.common import plotting
 
     plt = plotting.pyplot()
     outdir = Path(outdir)
     sw = data["sweeps"]
-    paths = [_spectrum(plt, sw, outdir), _tightness(plt, sw, outdir)]
+    paths = [_spectrum(plt, sw, outdir), _tightness(plt, sw, outdir, xi_ratios)]
 
     # 2. alignment vs delta and xi against bounds
     fig, axes = plt.subplots(1, 2, figsize=(11, 4.2))
