@@ -25,7 +25,7 @@ SUBCOMMANDS = (
     "experiments.cifar.cli",
     "experiments.bench.simclr",
     "experiments.analysis.spectrum",
-    "experiments.cifar.data.cache",
+    "experiments.cifar.data.cache_command",
     "experiments.analysis.jacobian",
 )
 

@@ -188,6 +188,7 @@ def analyse(
     from tqdm import tqdm
 
     from theory import jacobian as jac
+    from theory import jacobian_lanczos as lz
 
     model = jac.make_model(apply, params, jnp.asarray(x[:2]))
     if model.K != K:
@@ -228,19 +229,19 @@ def analyse(
         U_top = U[:, :k]
         lam_top = sigma[:k] ** 2
     else:
-        matvec = jac.gram_matvec(model, xj, block or min(len(x), 100))
+        matvec = lz.gram_matvec(model, xj, block or min(len(x), 100))
         steps = min(dim, steps or max(3 * k, k + 20))
         state_file = partial / "lanczos.npz"
         if state_file.exists():
             z = np.load(state_file)
-            state = jac.LanczosState(z["Q"], z["alpha"], z["beta"])
+            state = lz.LanczosState(z["Q"], z["alpha"], z["beta"])
         else:
-            state = jac.lanczos_start(dim, key=jax.random.PRNGKey(seed))
+            state = lz.lanczos_start(dim, key=jax.random.PRNGKey(seed))
         total = steps + k + fro_samples + 1
         bar = tqdm(total=total, initial=len(state.alpha), desc=f"{label}: J J^T v products",
                    disable=not progress, file=sys.stderr)
         while len(state.alpha) < steps:
-            state = jac.lanczos_step(state, matvec)
+            state = lz.lanczos_step(state, matvec)
             with atomic_writer(state_file) as f:
                 np.savez(f, Q=state.Q, alpha=state.alpha, beta=state.beta)
             bar.update()
@@ -250,9 +251,9 @@ def analyse(
             bar.update()
             return r
 
-        lam_top, U_top = jac.ritz_pairs(state, k)
-        res, _ = jac.ritz_residuals(counted, lam_top, U_top)
-        fro, fro_se = jac.gram_fro_deflated(counted, U_top, lam_top, key=jax.random.PRNGKey(seed + 1),
+        lam_top, U_top = lz.ritz_pairs(state, k)
+        res, _ = lz.ritz_residuals(counted, lam_top, U_top)
+        fro, fro_se = lz.gram_fro_deflated(counted, U_top, lam_top, key=jax.random.PRNGKey(seed + 1),
                                             samples=fro_samples)
         Gy = counted(y)
         bar.close()

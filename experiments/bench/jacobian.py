@@ -3,7 +3,7 @@
 In one run, interleaved in rounds (each round runs every job once, so a busy spell of the shared
 machine hits all of them alike), each job in its own process so its peak resident memory is its own:
 
-* ``matmul``: the float32 matmul rate (:func:`experiments.bench.simclr.matmul_rate`, 2048^3);
+* ``matmul``: the float32 matmul rate (:func:`experiments.bench.timing.matmul_rate`, 2048^3);
 * ``gram``: the full output-space Gram J J^T in blocks (:func:`theory.jacobian.gram_tiles`) and
   all nK singular values (float64 ``eigh``, one OpenBLAS thread: see ``_run_job``): first call (compilation included) and a second call,
   the time split into Jacobian blocks, tile products and ``eigh``, and the achieved FLOP/s of the
@@ -142,7 +142,7 @@ def _worker(job: dict) -> dict:
 
     kind = job["kind"]
     if kind == "matmul":
-        from experiments.bench.simclr import matmul_rate
+        from experiments.bench.timing import matmul_rate
 
         return matmul_rate(2048, repeats=5)
     if kind == "gram":
@@ -152,13 +152,13 @@ def _worker(job: dict) -> dict:
         return dict(first_call=first, second_call=second or first, points=source, P=model.P,
                     calls=job.get("calls", 2))
     if kind == "topk":
-        from theory import jacobian as jac
+        from theory import jacobian_lanczos as lz
 
         jax.config.update("jax_enable_x64", True)
         model, x, _, source = _model(job)
         t0 = time.perf_counter()
-        mv = jac.gram_matvec(model, x, min(len(x), 100))
-        lam, V, res = jac.lanczos(mv, len(x) * model.K, job["k"], key=jax.random.PRNGKey(0))
+        mv = lz.gram_matvec(model, x, min(len(x), 100))
+        lam, V, res = lz.lanczos(mv, len(x) * model.K, job["k"], key=jax.random.PRNGKey(0))
         total = time.perf_counter() - t0
         return dict(total_s=total, top_sigma=np.sqrt(np.clip(lam, 0, None)).tolist(),
                     relative_residuals=(res / lam[0]).tolist(), points=source, P=model.P)

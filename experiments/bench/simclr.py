@@ -33,14 +33,12 @@ a busy spell of the (shared) machine hits all of them alike; timings are the bes
 from __future__ import annotations
 
 import argparse
-import json
 import os
-import subprocess
-import tempfile
-import time
 from pathlib import Path
 
 import numpy as np
+
+from experiments.bench.timing import TorchWorker, compile_once, matmul_rate, time_interleaved, xla_flops
 
 DEFAULT_OUT = Path("results/bench/simclr.json")
 
@@ -75,129 +73,6 @@ def _out_path(out: str) -> Path:
     return path if path.suffix == ".json" else path / "simclr.json"
 
 
-def _block(tree):
-    import jax
-
-    return jax.block_until_ready(tree)
-
-
-def _time(fn, *args, repeats: int) -> dict:
-    """Best and median wall time of ``fn(*args)`` after one warm-up call (compilation)."""
-    return _time_interleaved({"f": (fn, args)}, repeats)["f"]
-
-
-def _timer(job):
-    """A zero-argument callable returning ``(wall seconds, CPU seconds of the process, all threads)``
-    of one run of ``job``: a ``(fn, args)`` pair (a compiled JAX function, warmed up here) or already
-    such a callable (a PyTorch worker job). On a shared machine the CPU time is the steadier measure
-    of the work done; the wall time is what a user waits."""
-    if callable(job):
-        return job
-    fn, args = job
-    _block(fn(*args))  # warm-up
-
-    def run():
-        t0, c0 = time.perf_counter(), time.process_time()
-        _block(fn(*args))
-        return time.perf_counter() - t0, time.process_time() - c0
-
-    return run
-
-
-def _time_interleaved(jobs: dict, repeats: int) -> dict:
-    """Best and median wall time of every job (``name: (fn, args)`` or a timer callable), timed in
-    rounds that run each job once, so that a busy spell of the (shared) machine hits all of them
-    alike; ``"rounds_s"`` keeps every round's time, for per-round ratios."""
-    timers = {name: _timer(job) for name, job in jobs.items()}
-    times = {name: [] for name in jobs}
-    for _ in range(repeats):
-        for name, run in timers.items():
-            times[name].append(run())
-    out = {}
-    for name, t in times.items():
-        wall, cpu = [w for w, _ in t], [c for _, c in t]
-        out[name] = {"best_s": min(wall), "median_s": float(np.median(wall)), "repeats": repeats,
-                     "rounds_s": wall, "cpu_median_s": float(np.median(cpu)), "rounds_cpu_s": cpu}
-    return out
-
-
-class TorchWorker:
-    """:mod:`experiments.bench.torch_reference` in a child process of ``python``; ``run(job)`` times one
-    run of ``job`` there (the child times itself, so the pipe costs nothing in the measurement)."""
-
-    def __init__(self, python: str, *, arch, batch, finetune_batch, eval_batch, image_size, stages, threads):
-        script = Path(__file__).with_name("torch_reference.py")
-        cmd = [python, "-u", str(script), "--arch", arch, "--batch", str(batch),
-               "--finetune-batch", str(finetune_batch), "--eval-batch", str(eval_batch),
-               "--image-size", str(image_size), "--threads", str(threads)]
-        if not stages:
-            cmd.append("--no-stages")
-        env = {**os.environ, "OMP_NUM_THREADS": str(threads), "MKL_NUM_THREADS": str(threads)}
-        self._stderr = tempfile.TemporaryFile(mode="w+")
-        self.proc = subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=self._stderr,
-                                     text=True, env=env)
-        try:
-            self.info = self._read()
-        except (RuntimeError, json.JSONDecodeError) as err:
-            raise ValueError(f"--torch-python {python!r} could not run the PyTorch reference: {err}") from None
-        if not self.info.get("ready"):
-            raise ValueError(f"--torch-python {python!r}: the PyTorch reference did not start: {self.info}")
-
-    def _read(self) -> dict:
-        line = self.proc.stdout.readline()
-        if not line:
-            self._stderr.seek(0)
-            tail = self._stderr.read().strip().splitlines()[-1:] or ["no output"]
-            raise RuntimeError(f"the PyTorch reference ({self.proc.args[0]}) stopped: {tail[0]}")
-        return json.loads(line)
-
-    def run(self, job: str) -> float:
-        self.proc.stdin.write(json.dumps({"job": job}) + "\n")
-        self.proc.stdin.flush()
-        reply = self._read()
-        if reply.get("job") != job:
-            raise RuntimeError(f"the PyTorch reference answered {reply} to job {job!r}")
-        return float(reply["s"]), float(reply["cpu_s"])
-
-    def timer(self, job: str):
-        return lambda: self.run(job)
-
-    def close(self) -> None:
-        if self.proc.poll() is None:
-            self.proc.stdin.close()
-            self.proc.wait(timeout=60)
-        self._stderr.close()
-
-
-def _compile(jitted, *args):
-    """Compile once; the compiled function is both timed and asked for its FLOPs."""
-    return jitted.lower(*args).compile()
-
-
-def _flops(compiled) -> float | None:
-    """FLOPs of a compiled function from XLA's cost analysis."""
-    try:
-        cost = compiled.cost_analysis()
-    except Exception:  # noqa: BLE001 - some backends have no cost model
-        return None
-    if isinstance(cost, (list, tuple)):
-        cost = cost[0] if cost else {}
-    flops = (cost or {}).get("flops")
-    return float(flops) if flops is not None and flops > 0 else None
-
-
-def matmul_rate(n: int = 2048, repeats: int = 5) -> dict:
-    """The float32 matmul rate of this machine in JAX: best time of an n x n x n product."""
-    import jax
-    import jax.numpy as jnp
-
-    a = jax.random.normal(jax.random.key(0), (n, n), jnp.float32)
-    b = jax.random.normal(jax.random.key(1), (n, n), jnp.float32)
-    f = _compile(jax.jit(lambda a, b: jnp.dot(a, b, precision=jax.lax.Precision.HIGHEST)), a, b)
-    t = _time(f, a, b, repeats=repeats)
-    return {"n": n, "best_s": t["best_s"], "gflops": 2 * n**3 / t["best_s"] / 1e9}
-
-
 def _part_jobs(arch, conv_impl, enc_p, enc_s, x, prefix) -> tuple[list[tuple], object]:
     """(prefix + part, compiled forward+backward, args, input shape) for every encoder part on its
     real input (BatchNorm in training mode), and the last part's output."""
@@ -222,7 +97,7 @@ def _part_jobs(arch, conv_impl, enc_p, enc_s, x, prefix) -> tuple[list[tuple], o
         def fwd_bwd(p, x, cot, fwd=fwd, argnums=argnums):
             return jax.grad(lambda p, x: jnp.sum(fwd(p, x) * cot), argnums=argnums)(p, x)
 
-        jobs.append((prefix + name, _compile(jax.jit(fwd_bwd), p, x, cot), (p, x, cot), tuple(x.shape)))
+        jobs.append((prefix + name, compile_once(jax.jit(fwd_bwd), p, x, cot), (p, x, cot), tuple(x.shape)))
         x = out
     return jobs, x
 
@@ -243,7 +118,7 @@ def _stage_jobs(arch, conv_impl, params, batch_stats, views, temperature) -> lis
         z = head.apply({"params": p}, jnp.mean(h, axis=(1, 2)))
         return nt_xent(z[:b], z[b:], temperature)
 
-    f = _compile(jax.jit(jax.grad(head_loss, argnums=(0, 1))), params["head"], x)
+    f = compile_once(jax.jit(jax.grad(head_loss, argnums=(0, 1))), params["head"], x)
     jobs.append(("head/loss", f, (params["head"], x), tuple(x.shape)))
     return jobs
 
@@ -259,7 +134,7 @@ def _finetune_part_jobs(arch, conv_impl, state, tx, images, labels) -> list[tupl
     from experiments.cifar.augment import normalize
     from experiments.cifar.train_steps import linear_logits
 
-    scale = _compile(jax.jit(normalize), images)
+    scale = compile_once(jax.jit(normalize), images)
     jobs = [("ft:input", scale, (images,), tuple(images.shape))]
     part_jobs, h = _part_jobs(arch, conv_impl, state.params["encoder"], state.batch_stats["encoder"],
                               normalize(images), "ft:")
@@ -270,7 +145,7 @@ def _finetune_part_jobs(arch, conv_impl, state, tx, images, labels) -> list[tupl
         return optax.softmax_cross_entropy_with_integer_labels(logits, labels).mean()
 
     linear = state.params["linear"]
-    jobs.append(("ft:head/loss", _compile(jax.jit(jax.grad(head_loss, argnums=(0, 1))), linear, h),
+    jobs.append(("ft:head/loss", compile_once(jax.jit(jax.grad(head_loss, argnums=(0, 1))), linear, h),
                  (linear, h), tuple(h.shape)))
     grads = jax.tree.map(lambda p: jnp.full_like(p, 1e-3), state.params)
 
@@ -279,7 +154,7 @@ def _finetune_part_jobs(arch, conv_impl, state, tx, images, labels) -> list[tupl
         return optax.apply_updates(params, updates), opt_state
 
     args = (state.params, state.opt_state, grads)
-    jobs.append(("ft:update", _compile(jax.jit(update), *args), args, (int(sum(
+    jobs.append(("ft:update", compile_once(jax.jit(update), *args), args, (int(sum(
         p.size for p in jax.tree.leaves(state.params))),)))
     return jobs
 
@@ -330,9 +205,9 @@ def prepare_impl(arch, conv_impl, batch, image_size, stages, temperature=0.5, fi
     images = jnp.asarray(rng.integers(0, 256, (batch, image_size, image_size, 3), dtype=np.uint8))
     key = jax.random.key(1)
     step_args = (state, images, key)
-    plain = _compile(jax.jit(make_simclr_step(model, tx, temperature=temperature, augment=False)), *step_args)
-    augmented = _compile(jax.jit(make_simclr_step(model, tx, temperature=temperature, augment=True)), *step_args)
-    views_fn = _compile(jax.jit(lambda k, im: simclr_views(k, im, True)), key, images)
+    plain = compile_once(jax.jit(make_simclr_step(model, tx, temperature=temperature, augment=False)), *step_args)
+    augmented = compile_once(jax.jit(make_simclr_step(model, tx, temperature=temperature, augment=True)), *step_args)
+    views_fn = compile_once(jax.jit(lambda k, im: simclr_views(k, im, True)), key, images)
     jobs = {
         "step_no_aug": (plain, step_args),
         "step_aug": (augmented, step_args),
@@ -342,18 +217,18 @@ def prepare_impl(arch, conv_impl, batch, image_size, stages, temperature=0.5, fi
     ft_jobs, ft_parts = _finetune_and_eval_jobs(arch, conv_impl, finetune_batch, eval_batch, image_size,
                                                 enc_vars, parts=stages)
     jobs.update(ft_jobs)
-    flops = {name: _flops(jobs[name][0]) for name in ("step_no_aug", "finetune_step", "eval_forward")}
+    flops = {name: xla_flops(jobs[name][0]) for name in ("step_no_aug", "finetune_step", "eval_forward")}
     ft_info = []
     for part, f, args, shape in ft_parts:
         jobs[part] = (f, args)
-        flops[part] = _flops(f)
+        flops[part] = xla_flops(f)
         ft_info.append((part, shape))
     stage_info = []
     if stages:
         views = simclr_views(key, images, augment=False)
         for part, f, args, shape in _stage_jobs(arch, conv_impl, state.params, state.batch_stats, views, temperature):
             jobs[f"stage:{part}"] = (f, args)
-            flops[f"stage:{part}"] = _flops(f)
+            flops[f"stage:{part}"] = xla_flops(f)
             stage_info.append((part, shape))
     return {"jobs": jobs, "flops": flops, "stages": stage_info, "finetune_parts": ft_info}
 
@@ -484,7 +359,7 @@ def run_simclr(args) -> int:
         all_jobs = {(impl, name): job for impl in impls for name, job in prepared[impl]["jobs"].items()}
         if worker is not None:
             all_jobs.update({("torch", name): worker.timer(name) for name in worker.info["jobs"]})
-        timed = _time_interleaved(all_jobs, args.steps)
+        timed = time_interleaved(all_jobs, args.steps)
     finally:
         if worker is not None:
             worker.close()

@@ -18,6 +18,9 @@ import dataclasses
 import math
 from typing import Any
 
+# The presets every check module evaluates its claims at (``run(preset, ...)``).
+PRESETS = ("smoke", "cpu", "large")
+
 # Verdicts.
 PASS = "PASS"  # the measured value satisfies the bound
 FAIL = "FAIL"  # it does not: a finding, reported with the numbers

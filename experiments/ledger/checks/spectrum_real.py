@@ -55,7 +55,7 @@ CLAIMS = tuple(C.values())
 
 def run(preset: str, *, seed: int = 0, progress=None, evidence: Path | str | None = None):
     """Rows from the evidence file (the preset and seed do not change it: it is a recorded run)."""
-    from experiments.ledger.checks import PRESETS
+    from experiments.ledger.claims import PRESETS
 
     if preset not in PRESETS:
         raise ValueError(f"preset must be one of {PRESETS}, got {preset!r}")
