@@ -20,7 +20,7 @@ def test_judge_turns_a_lower_order_measurement_into_a_fail_row():
 
 
 def test_a_violated_bound_fails_its_row_and_every_other_row_is_still_judged(monkeypatch):
-    """Lemma A.4's bound 10% lower: C5 FAILs with its numbers, no row is an ERROR (issue 12, item 11)."""
+    """Lemma A.4's bound 10% lower: C5 FAILs with its numbers, no row is an ERROR."""
     rows, data = mutations.saved_run(MODULE)
     mutations.scale_bound(monkeypatch, bounds, "block_eig_sq_sum_upper", 0.9)
     after = thm43.judge(data["sweeps"], data["loss"])

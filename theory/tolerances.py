@@ -15,7 +15,7 @@ EIG_ATOL = {"float64": 1e-10, "float32": 1e-4}
 # relative round-off of sums of O(n) terms, n <= 20,000, in float64.
 BOUND_RTOL = {"float64": 1e-9, "float32": 1e-4}
 
-# Lanczos (ARPACK) against dense eigh on the same matrix: the acceptance level.
+# Lanczos (ARPACK) against dense eigh on the same matrix: the agreement the `large` preset's solver check requires.
 LANCZOS_VS_DENSE = 1e-8
 
 # ARPACK convergence tolerance for the matrix-free path (relative accuracy of the Ritz values).

@@ -178,6 +178,20 @@ def _save_npy(path: Path, arr: np.ndarray) -> None:
         np.save(f, arr)
 
 
+def one_blas_thread():
+    """A context in which LAPACK (``eigh`` of the Gram) runs on one OpenBLAS thread.
+
+    Right after XLA's tile products, XLA's Eigen threads are still spinning, and a two-threaded
+    OpenBLAS ``eigh`` then took 6.5 s instead of 0.05 s at nK = 1,000 (2 shared cores; one thread:
+    0.05 s, and 0.35 s at nK = 2,000, every time). ``clspec bench jacobian`` starts its workers with
+    ``OPENBLAS_NUM_THREADS=1`` for the same reason; in this process the library is already loaded, so
+    the limit is set through threadpoolctl.
+    """
+    from threadpoolctl import threadpool_limits
+
+    return threadpool_limits(limits=1, user_api="blas")
+
+
 def analyse(
     apply, params, x, labels, K: int, *, method: str, k: int, budget_bytes: int, block: int | None,
     steps: int | None, fro_samples: int, seed: int, partial: Path, progress: bool, label: str,
@@ -216,7 +230,8 @@ def analyse(
             bar.update()
         bar.close()
         G = jac.assemble(tiles, len(x), K, plan.block)
-        spec = jac.spectrum(jnp.asarray(G))
+        with one_blas_thread():
+            spec = jac.spectrum(jnp.asarray(G))
         sigma, U = np.asarray(spec.sigma), np.asarray(spec.U)
         Gy = G @ y
         fro = float(np.linalg.norm(G))

@@ -1,4 +1,4 @@
-"""NHWC vs NCHW activations for ``lax.conv`` on this backend (issue 9's "activation layout").
+"""NHWC vs NCHW activations for ``lax.conv`` on this backend (which activation layout the networks use).
 
     python -m experiments.bench.conv_layout [OUT.json]
 

@@ -1,4 +1,4 @@
-"""`clspec bench jacobian`: time and peak memory of the Jacobian tools on this machine (issue 13, item 6).
+"""`clspec bench jacobian`: time and peak memory of the Jacobian tools on this machine (App. C's Jacobian analysis).
 
 In one run, interleaved in rounds (each round runs every job once, so a busy spell of the shared
 machine hits all of them alike), each job in its own process so its peak resident memory is its own:
@@ -125,7 +125,7 @@ def _gram_once(model, x, budget, block):
     total = time.perf_counter() - t0
     s = stats[0]
     del jnp
-    full_flop = 2.0 * (len(x) * model.K) ** 2 * model.P  # the issue's count: the whole J J^T product
+    full_flop = 2.0 * (len(x) * model.K) ** 2 * model.P  # the whole J J^T product, every tile counted
     return dict(
         total_s=total, plan_s=t_plan, jacobian_s=s.jacobian_s, contract_s=s.contract_s, eigh_s=t_eigh,
         other_s=total - t_plan - s.jacobian_s - s.contract_s - t_eigh,

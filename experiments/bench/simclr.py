@@ -1,4 +1,4 @@
-"""`clspec bench simclr`: how fast the SimCLR pre-training step runs on this machine (issue 5, items 8-9).
+"""`clspec bench simclr`: how fast the SimCLR pre-training step runs on this machine.
 
 Measured in one run, so the ratios do not depend on how busy the machine is at other times:
 

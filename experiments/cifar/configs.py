@@ -146,7 +146,7 @@ _PRETRAIN = {
     "gpu15": dataclasses.replace(
         _PAPER_PRETRAIN, preset="gpu15", epochs=60, batch_size=512, lr=1e-3, knn_train=10_000
     ),
-    # Sized for the best encoder 30 minutes of 2 CPU cores allow (issue 11), by the rule fixed in
+    # Sized for the best encoder 30 minutes of 2 CPU cores allow, by the rule fixed in
     # experiments/cifar/sizing.py before the runs: of 4,000 images x 12 epochs (the preset before),
     # 4,000 x 32, 8,000 x 16 and 16,000 x 8 (128,000 image-passes each), k-NN on a fixed 4,000-image
     # bank and all 10,000 test images gave 0.371, 0.399, 0.401 and 0.395 (+- 0.005 each; 2026-12-01,

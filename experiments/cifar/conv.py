@@ -31,7 +31,7 @@ and checkpoints do not depend on the formulation:
 * ``"auto"``: ``"hybrid"`` when ``jax.default_backend() == "cpu"``, ``"lax"`` elsewhere (GPU and
   TPU keep XLA's convolutions untouched).
 
-Candidates measured for issue 9 and not kept (their code is in commit 08cad03). One 3x3 stride-1
+Candidates measured and not kept (their code: commit 08cad03). One 3x3 stride-1
 convolution, forward + both gradients, 64 views, 5 interleaved rounds in one process, median CPU
 time of both threads in ms (``time.process_time``; the 2 cores were shared with six other agents at
 a load average of 20-30, so wall times were unusable; a throwaway script that jits

@@ -122,7 +122,7 @@ def grid(table: int, preset: str) -> Grid:
     elif preset == "cpu":
         # Sized, before these runs, from the rate `clspec cifar reproduce --dry-run` measured on the
         # quiet 2-core machine (2026-12-01 16:20 UTC: 174.9 training images/s for ResNet-32
-        # fine-tuning at batch 64, 1,143 evaluation images/s) to the issue's ~2 hours of CPU: all
+        # fine-tuning at batch 64, 1,143 evaluation images/s) to about 2 hours of CPU: all
         # 4,000 training images x 8 epochs, 1,000 test and 500 training points evaluated per
         # epoch, is ~3.3 min a run; 2 noises x 8 cells x 2 seeds = 32 runs, ~105 min. The 4,000 images
         # are the training preset's (inside the 8,000 the cpu pre-training has used since its re-sizing

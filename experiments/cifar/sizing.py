@@ -1,4 +1,4 @@
-"""The `cpu` preset's pre-training sizing (issue 11, item 5): which images x epochs give the best
+"""The `cpu` preset's pre-training sizing: which images x epochs give the best
 SimCLR encoder for about 30 minutes of 2-core CPU, compared by k-NN accuracy.
 
 Candidates and rule, fixed before the runs (this file was committed while the first candidate was

@@ -1,4 +1,4 @@
-"""C65-C68: C53-C56 inside Theorem 4.3's assumptions (issue 12, item 7).
+"""C65-C68: C53-C56 inside Theorem 4.3's assumptions (Assumptions 4.1-4.2).
 
 C53-C56 (``checks/encoders.py``) train encoders on the Gaussian-augmentation graph of the input-space
 sub-class model, whose realized delta is ~3e4: outside Assumption 4.1 (delta < 1). No Gaussian
