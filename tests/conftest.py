@@ -2,10 +2,11 @@
 
 import os
 
-import jax
 from hypothesis import HealthCheck, settings
 
-jax.config.update("jax_enable_x64", True)
+from experiments.common.precision import use_float64
+
+use_float64()
 
 settings.register_profile(
     "ci", derandomize=True, deadline=None, print_blob=True, suppress_health_check=[HealthCheck.too_slow]

@@ -27,6 +27,7 @@ from collections.abc import Callable
 
 import numpy as np
 
+from experiments.common.precision import use_float64
 from experiments.ledger.claims import INFO
 
 
@@ -69,9 +70,7 @@ def passable_keys(rows) -> list[str]:
 
 @functools.lru_cache(maxsize=None)
 def _run(module_name: str, preset: str, seed: int):
-    import jax
-
-    jax.config.update("jax_enable_x64", True)
+    use_float64()
     module = importlib.import_module(module_name)
     return module.run(preset, seed=seed)
 

@@ -27,6 +27,7 @@ from pathlib import Path
 
 import numpy as np
 
+from experiments.common.precision import use_float64
 from experiments.common.runs import REPO_ROOT, atomic_writer, start_run, write_json
 
 NETWORKS = ("resnet32", "mlp", "tiny")  # tiny: the 2-layer test ResNet of experiments.cifar.models
@@ -358,9 +359,7 @@ def _jsonable(d: dict) -> dict:
 
 
 def run(args) -> int:
-    import jax
-
-    jax.config.update("jax_enable_x64", True)  # float64 Gram accumulation and Lanczos; networks stay float32
+    use_float64()  # float64 Gram accumulation and Lanczos; networks stay float32
     _validate(args)
     x, labels, K, identity = load_points(args.data, args.split, args.n, args.seed)
     dim = args.n * K

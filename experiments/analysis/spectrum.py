@@ -45,6 +45,7 @@ from experiments.analysis.spectrum_numbers import ALPHAS, BETA, BETAS, Settings,
 from experiments.analysis.spectrum_report import (RESULT, one_line, plot_monitor, read_monitor, summary_markdown, timing_text,
                                                   write_outputs)
 from experiments.common import runs
+from experiments.common.precision import use_float64
 
 BASELINES = ("random", "raw")
 
@@ -105,6 +106,7 @@ def main(args) -> int:
     timing: dict[str, float] = {}
     reps, labels, name = _representations(args, timing)
     t1 = time.perf_counter()
+    use_float64()  # the analysis in float64; the features were computed in float32
     result = analyse_all(reps, labels, settings, progress=args.progress)
     timing["analysis_s"] = round(time.perf_counter() - t1, 2)
     result.update(source=name, command=_command(), date=time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime()),

@@ -39,12 +39,10 @@ class Settings:
 
 
 def analyse_all(reps: dict, labels: dict, settings: Settings, *, progress: bool = False) -> dict:
-    """Every representation's numbers (see :func:`analyse`) plus the noise that was used."""
-    import jax
-
+    """Every representation's numbers (see :func:`analyse`) plus the noise that was used (in float64: the
+    caller has called :func:`experiments.common.precision.use_float64`)."""
     from experiments.cifar.noise import make_noisy_labels, parse_noise_spec
 
-    jax.config.update("jax_enable_x64", True)
     K = int(labels["num_classes"])
     clean = labels["train"]
     d_min = min(r["train"].shape[1] for r in reps.values())

@@ -30,6 +30,7 @@ from pathlib import Path
 
 import numpy as np
 
+from experiments.common.precision import use_float64
 from experiments.common.runs import REPO_ROOT, environment, write_json
 
 DEFAULT_OUT = Path("results/bench/jacobian.json")
@@ -154,7 +155,7 @@ def _worker(job: dict) -> dict:
     if kind == "topk":
         from theory import jacobian_lanczos as lz
 
-        jax.config.update("jax_enable_x64", True)
+        use_float64()
         model, x, _, source = _model(job)
         t0 = time.perf_counter()
         mv = lz.gram_matvec(model, x, min(len(x), 100))

@@ -18,6 +18,7 @@ import time
 from pathlib import Path
 
 from experiments.common import argtypes, runs
+from experiments.common.precision import use_float64
 from experiments.ledger import checks
 from experiments.ledger.claims import ERROR, FAIL, INFO, PASS, Row, error_row
 
@@ -234,9 +235,7 @@ def main(args: argparse.Namespace) -> int:
     _check_outputs(out, figures_dir, ledger)
     if note:
         print(note, file=sys.stderr)
-    import jax
-
-    jax.config.update("jax_enable_x64", True)  # theory checks run in float64
+    use_float64()  # theory checks run in float64
     config = {"preset": args.preset, "seed": args.seed, "modules": [m.__name__ for m in modules], "full": full,
               "figures": str(figures_dir), "ledger": str(ledger)}
     env = runs.environment(args.seed)

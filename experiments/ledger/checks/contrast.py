@@ -15,13 +15,14 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from experiments.ledger.checks.head import ROUNDOFF, judge_sections, key, run_sections, spectral_graph
+from experiments.ledger.checks.head import judge_sections, key, run_sections, spectral_graph
 from experiments.ledger.claims import FAIL, GE, INFO, LE, NEAR, PASS, Claim, row
 from theory import bounds
 from theory.graph import balanced_partition
 from theory.head import correct, information_nuisance, mixture_inputs, random_features, ridge_head, singular_basis, \
     spectral_predictions, train_head
 from theory.noise import symmetric_flips
+from theory.tolerances import ROUNDOFF
 
 C = {c.id: c for c in (
     Claim("C42", "Sec. 4.1 (contrast)", "At every beta of the path, a ridge head on random Gaussian features of the same "

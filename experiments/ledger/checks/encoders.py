@@ -26,6 +26,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from experiments.ledger.claims import FAIL, GE, INFO, LE, Claim, row
+from theory.tolerances import ALIGN_SLACK, MC_C
 
 CLAIMS = (
     Claim("C50", "Eqs. 7-8; HaoChen et al. Lemma 3.2",
@@ -81,8 +82,8 @@ _BY_ID = {c.id: c for c in CLAIMS}
 LOSS_GAP = 1e-3  # C50, C52: relative gap of the population loss
 SINE_MAX = 0.05  # C51
 PROMINENCE_MAX = 0.5  # C53, C55: sigma_{K-bar+1} / sigma_{K-bar}
-ALIGN_SLACK = 0.05  # C54, C56: alignment >= closed form - 0.05
-MC_C = 4.0  # C62, C63: tolerance c / sqrt(M), c = MC_C * (std of one estimate): a 4-sigma z-test
+# C54, C56: alignment >= closed form - ALIGN_SLACK; C62, C63: tolerance MC_C * (std of one estimate) / sqrt(M),
+# a 4-sigma z-test (both in theory/tolerances.py)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -214,7 +215,6 @@ def run(preset: str = "cpu", *, seed: int = 0, progress=None):
 
     if preset not in PRESETS:
         raise ValueError(f"preset must be one of {tuple(PRESETS)}, got {preset!r}")
-    jax.config.update("jax_enable_x64", True)
     cfg = PRESETS[preset]
     t_start = time.perf_counter()
     keys = jax.random.split(jax.random.key(seed), 12)

@@ -27,15 +27,14 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from experiments.ledger.checks.head import ROUNDOFF, judge_sections, key, run_sections, spectral_graph
+from experiments.ledger.checks.head import judge_sections, key, run_sections, spectral_graph
 from experiments.ledger.claims import GE, INFO, Claim, construction_note, order_row, row
 from theory import bounds
 from theory.graph import Partition, balanced_partition, extremal_graph, measure_delta, measure_xi, partition
 from theory.head import random_features, recovery, recovery_boundary, singular_basis
 from theory.noise import asymmetric_flips, concentrated_flips, symmetric_flips
 from theory.representation import degree_weighted, normalized_adjacency, optimal_representation
-
-REGIME = 10.0
+from theory.tolerances import REGIME, ROUNDOFF
 
 C = {c.id: c for c in (
     Claim("C37", "Thm 4.5, Eq. 5", "With xi = 0, delta > 0, in the regime beta >= 10 sqrt(delta): every training label is "

@@ -23,24 +23,17 @@ import numpy as np
 
 from experiments.ledger.claims import LE, Claim, construction_note, error_row, order_row, row
 from theory import bounds, tightness
+from theory.tolerances import MC_C, REGIME, ROUNDOFF
 from theory.graph import Partition, balanced_partition, extremal_graph, make_graph, measure_delta, measure_xi
 from theory.head import bias_variance, expected_risk, monte_carlo_risk, random_features, ridge_hat, ridge_head, \
     singular_basis, spectral_predictions
 from theory.noise import gaussian_noise
 from theory.representation import normalized_adjacency, optimal_representation
 
-# Monte-Carlo band for Eq. 13: |MC mean - formula| <= MC_C * s / sqrt(trials), with s the
-# sample std of the per-trial risk. MC_C = 4 is a 4-sigma band of the CLT: a correct
-# identity fails it with probability about 6e-5 per setting.
-MC_C = 4.0
-
-# Round-off level for identities evaluated two ways in float64 on n <= 1000 points
-# (sums of O(n p) products of O(1) numbers): n p eps is about 1e-11; 1e-9 leaves margin.
-ROUNDOFF = 1e-9
-
-# Theorem 4.4's regime "sqrt(delta) + xi << beta << 1" read as 10 (sqrt(delta) + xi) <= beta <= 1/10,
-# and "error ~ sigma^2 Kbar/n/(beta+1)^2" as within a factor 2 (|risk/lead - 1| <= 1). Fixed before the run.
-REGIME = 10.0
+# Monte-Carlo band of Eq. 13 (MC_C, with s the sample std of the per-trial risk), round-off of identities
+# evaluated two ways (ROUNDOFF) and Theorem 4.4's regime "sqrt(delta) + xi << beta << 1" read as
+# REGIME (sqrt(delta) + xi) <= beta <= 1/REGIME: theory/tolerances.py. "error ~ sigma^2 Kbar/n/(beta+1)^2"
+# is read as within a factor 2 (|risk/lead - 1| <= APPROX). Fixed before the run.
 APPROX = 1.0
 
 
@@ -345,7 +338,6 @@ def run_sections(name, presets, sections, claims, preset, seed, progress):
     if preset not in presets:
         raise ValueError(f"preset must be one of {sorted(presets)}, got {preset!r}")
     cfg = presets[preset]
-    jax.config.update("jax_enable_x64", True)  # theory checks run in float64
     rows, data = [], {"config": dataclasses.asdict(cfg), "timing_s": {}}
     wrap = progress if callable(progress) else (lambda it, **kw: it)
     for measure, judge_fn, ids in wrap(sections, desc=name):

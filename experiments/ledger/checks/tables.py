@@ -15,6 +15,7 @@ import copy
 import numpy as np
 
 from experiments.ledger.claims import GE, NEAR, Claim, row
+from theory.tolerances import TABLE4_DIFF, TABLE4_SUM_SQ, TABLE_GAIN_MEAN, TABLE_TOP1_GAIN_MEAN
 
 C = {c.id: c for c in (
     Claim("C70", "Abstract / Sec. 5", "At 80% symmetric noise, CL pre-training improves Crust, Mixup and ELR on CIFAR-10 by 27.18% on average."),
@@ -67,19 +68,19 @@ def judge(data: dict) -> list:
     # mean of three gains, each a difference of two values rounded to 0.05: error <= 0.1
     for cid, ds in (("C70", 0), ("C71", 1)):
         g = gains(sym80, ds)
-        rows.append(row(C[cid], text["avg_gain"][ds], float(np.mean(list(g.values()))), NEAR, tol=0.1,
+        rows.append(row(C[cid], text["avg_gain"][ds], float(np.mean(list(g.values()))), NEAR, tol=TABLE_GAIN_MEAN,
                         setting="CIFAR-10" if ds == 0 else "CIFAR-100",
                         note="measured = the text's figure; bound = mean of Table 1 gains " +
                              ", ".join(f"{m} {v:+.1f}" for m, v in g.items())))
     # the text's figures are the CIFAR-10 gains; on CIFAR-100 ELR gains more (+12.5) than "up to 8.2"
     best, g100, claimed = gains(sym80, 0), gains(sym80, 1), text["up_to"]
     worst = max(BASES, key=lambda m: abs(best[m] - claimed[m]))
-    rows.append(row(C["C72"], claimed[worst], best[worst], NEAR, tol=0.1, setting=f"CIFAR-10, largest gap at {worst}",
+    rows.append(row(C["C72"], claimed[worst], best[worst], NEAR, tol=TABLE_GAIN_MEAN, setting=f"CIFAR-10, largest gap at {worst}",
                     note="CIFAR-10 gains: " + ", ".join(f"{m} {best[m]:.1f}" for m in BASES) +
                          "; CIFAR-100 gains: " + ", ".join(f"{m} {g100[m]:.1f}" for m in BASES)))
     for idx, name in ((0, "WebVision"), (2, "ImageNet")):  # top-1 columns; each cell rounded to 0.005
         avg = float(np.mean([t3[f"CL+{m}"][idx] - t3[m][idx] for m in ("Mixup", "ELR")]))
-        rows.append(row(C["C73"], text["webvision_avg"][idx // 2], avg, NEAR, tol=0.01, setting=name,
+        rows.append(row(C["C73"], text["webvision_avg"][idx // 2], avg, NEAR, tol=TABLE_TOP1_GAIN_MEAN, setting=name,
                         note="measured = the text's figure; bound = mean of Table 3 top-1 gains of Mixup and ELR"))
     for ds, name in ((0, "CIFAR-10"), (1, "CIFAR-100")):
         others = {k: v[ds] for k, v in sym80.items() if not k.startswith("CL+") and v[ds] is not None}
@@ -88,7 +89,7 @@ def judge(data: dict) -> list:
                         note=f"CL+E2E vs the best non-CL method at Sym 80% ({top})"))
     # each norm is rounded to 5e-4, so ||.||^2 carries error <= 2 * 30 * 5e-4 = 0.03 per term
     worst = max(t4, key=lambda k: abs(t4[k][0] ** 2 + t4[k][1] ** 2 - 1000.0))
-    rows.append(row(C["C75"], t4[worst][0] ** 2 + t4[worst][1] ** 2, 1000.0, NEAR, tol=0.04, setting=worst))
+    rows.append(row(C["C75"], t4[worst][0] ** 2 + t4[worst][1] ** 2, 1000.0, NEAR, tol=TABLE4_SUM_SQ, setting=worst))
     # Table 3's text claim, on each of its four columns (the text names no column)
     non_cl = [k for k in t3 if not k.startswith("CL+")]
     for j, metric in enumerate(TABLE3_METRICS):
@@ -105,7 +106,7 @@ def judge(data: dict) -> list:
     for cid, col, label in (("C78", 0, "||Pi_I(y)||"), ("C79", 2, "||J J^T y|| / ||J J^T||_F")):
         diffs = [t4[a][col] - t4[b][col] for a, b in zip(names, names[1:])]
         i = int(np.argmin(diffs))
-        rows.append(row(C[cid], diffs[i], 0.0, GE, tol=1e-3, setting=f"{names[i]} - {names[i + 1]}",
+        rows.append(row(C[cid], diffs[i], 0.0, GE, tol=TABLE4_DIFF, setting=f"{names[i]} - {names[i + 1]}",
                         note=f"{label}: " + ", ".join(f"{k} {t4[k][col]:.3f}" for k in names)))
     return rows
 

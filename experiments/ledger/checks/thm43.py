@@ -351,9 +351,9 @@ def judge_appendix_b(sw, loss):
 
 
 def judge_minimizer(sw, loss):
-    return [row(C["C19"], loss["at_min"], loss["optimum"], NEAR, tol=1e-10 * abs(loss["optimum"]),
+    return [row(C["C19"], loss["at_min"], loss["optimum"], NEAR, tol=tolerances.LOSS_RTOL * abs(loss["optimum"]),
                 setting=_fmt(n=loss["n"], p=loss["p"]), note=f"||grad|| at f_min = {loss['grad_norm']:.2e}"),
-            row(C["C20"], loss["min_excess"], 0.0, GE, tol=1e-12 * abs(loss["optimum"]), setting=_fmt(n=loss["n"], p=loss["p"]),
+            row(C["C20"], loss["min_excess"], 0.0, GE, tol=tolerances.EXCESS_RTOL * abs(loss["optimum"]), setting=_fmt(n=loss["n"], p=loss["p"]),
                 note="min over 64 random perturbations (relative size 1e-4..1) of loss(f_min + e) - loss(f_min)"),
             row(C["C21"], loss["naive_rel_excess"], None, "", verdict=INFO,
                 setting=_fmt(n=loss["n"], degree_spread=loss["degree_spread"]),
