@@ -67,6 +67,15 @@ def test_rows_on_structured_evidence_pass(evidence, tmp_path):
     assert len(paths) == 1 and paths[0].read_bytes()[:4] == b"\x89PNG"
 
 
+def test_judge_re_judges_the_saved_data_as_the_evidence_itself():
+    """``judge(data)`` on a run's saved data gives the rows of the committed evidence file, row for row."""
+    rows, data = spectrum_real.run("cpu")
+    saved = json.loads(json.dumps(_to_jsonable(data)))
+    again = spectrum_real.judge(saved)
+    direct = spectrum_real.rows_from_evidence(json.loads(spectrum_real.EVIDENCE.read_text()))
+    assert [r.as_dict() for r in again] == [r.as_dict() for r in direct] == [r.as_dict() for r in rows]
+
+
 def _perturbed(evidence, edit):
     e = copy.deepcopy(evidence)
     edit(e["representations"])

@@ -54,7 +54,7 @@ def synthetic_evidence() -> dict:
 def saved():
     """``(rows, data)`` on the synthetic evidence (used instead of a run of the module)."""
     evidence = synthetic_evidence()
-    return methods_cpu.judge(evidence), {"evidence": evidence}
+    return methods_cpu.judge({"evidence": evidence}), {"evidence": evidence}
 
 
 def _cells(evidence, method, init, noise):
@@ -94,7 +94,7 @@ def _every_cl_below_random(ev):
 def _mutation(key, what, edit):
     def apply(data, mp):
         edit(data["evidence"])
-        return methods_cpu.judge(data["evidence"])
+        return methods_cpu.judge(data)
     return Mutation(key, what, apply)
 
 

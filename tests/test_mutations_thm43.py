@@ -24,7 +24,7 @@ MODULE = "experiments.ledger.checks.thm43"
 
 
 def _rows(data):
-    return thm43.judge(data["sweeps"], data["loss"])
+    return thm43.judge(data)
 
 
 def _first_pos(data, kind="delta"):

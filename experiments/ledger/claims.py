@@ -1,9 +1,19 @@
-"""Claims, the rows that evaluate them, and the verdict rules.
+"""The check protocol: claims, the rows that evaluate them, and the one verdict rule.
 
 A claim is one statement of the paper with an ID (``C1``, ``C2``, ...). A check
 evaluates it and returns one or more :class:`Row` objects: the measured number,
 the bound it is held against, their ratio and a verdict. A claim that does not
 hold is a ``FAIL`` row with its numbers, never an exception.
+
+Every PASS or FAIL comes from :func:`verdict_of` (``measured <relation> bound`` within a
+round-off ``tol``): :func:`row` for an explicit bound (with ``require=`` for a condition the
+claim needs besides it), :func:`explicit_row` for an explicit bound over a sweep,
+:func:`order_row` for an O() claim (the bound is the claimed order, held against the ends of
+the fitted slope's interval), :func:`leading_term_row` for a leading term plus an O()
+remainder. A verdict set by hand is only ``INFO`` (no checkable statement, or no evidence)
+or ``ERROR`` (:func:`error_row`). A check module registers its claims as ``CLAIMS`` (a tuple)
+and ``C = by_id(CLAIMS)``; :func:`run_sections` and :func:`judge_sections` run and re-judge a
+module built of sections; :func:`no_progress` is the default ``progress``.
 
 ID ranges, so that independent check modules never collide:
 ``C1-C29`` Theorem 4.3 and its lemmas (``checks/thm43.py``),
@@ -16,6 +26,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import time
 from typing import Any
 
 # The presets every check module evaluates its claims at (``run(preset, ...)``).
@@ -60,11 +71,13 @@ class Row:
     setting: str = ""
     note: str = ""
     tol: float = 0.0
+    interval: tuple[float, float] | None = None  # an order test's bootstrap interval of the slope
 
     @property
     def ratio(self) -> float | None:
-        """measured / bound: how tight a bound is (for <=, 1 means tight, below 1 slack)."""
-        if self.bound is None or self.bound == 0 or not math.isfinite(self.bound):
+        """measured / bound: how tight a bound is (for <=, 1 means tight, below 1 slack); none for an
+        order test, whose slope / claimed order says nothing about tightness."""
+        if self.bound is None or self.bound == 0 or not math.isfinite(self.bound) or self.relation in ORDER_RELATIONS:
             return None
         return self.measured / self.bound
 
@@ -74,7 +87,17 @@ class Row:
         return out
 
 
-def judge(measured: float, bound: float, relation: str, tol: float = 0.0) -> str:
+def by_id(claims) -> dict[str, Claim]:
+    """A check module's claims by ID (``C = by_id(CLAIMS)``)."""
+    return {c.id: c for c in claims}
+
+
+def no_progress(items, desc: str = ""):
+    """The ``progress`` of a check run outside `clspec verify`: the items, unchanged."""
+    return items
+
+
+def verdict_of(measured: float, bound: float, relation: str, tol: float = 0.0) -> str:
     """The verdict of ``measured <relation> bound`` with an absolute slack ``tol``.
 
     ``tol`` is for floating-point round-off only (see ``theory.tolerances``); it is
@@ -104,12 +127,19 @@ def row(
     setting: str = "",
     note: str = "",
     verdict: str | None = None,
+    require: bool = True,
+    interval: tuple[float, float] | None = None,
 ) -> Row:
-    """Build a row, judging it unless an explicit ``verdict`` (e.g. ``INFO``) is given."""
+    """Build a row judged by :func:`verdict_of`, unless an explicit ``verdict`` (``INFO``) is given.
+
+    ``require``: a condition the claim needs besides the bound (e.g. a target above the starting
+    point, so that meeting the bound shows something); when it is False the row FAILs.
+    ``interval``: the measured value's interval, printed beside it (order tests).
+    """
     if verdict is None:
         if bound is None:
             raise ValueError(f"claim {claim.id}: a row without a bound needs an explicit verdict")
-        verdict = judge(measured, bound, relation, tol)
+        verdict = verdict_of(measured, bound, relation, tol) if require else FAIL
     return Row(
         claim=claim.id,
         source=claim.source,
@@ -121,6 +151,7 @@ def row(
         setting=setting,
         note=note,
         tol=float(tol),
+        interval=None if interval is None else (float(interval[0]), float(interval[1])),
     )
 
 
@@ -143,6 +174,17 @@ def error_row(claim: Claim, err: BaseException) -> Row:
 
 SMALL = "x->0"  # y = O(x^q) as the small parameter x -> 0 (delta, xi, sqrt(delta) + xi, ...)
 LARGE = "x->inf"  # y = O(x^q) as x -> infinity (K-bar)
+
+
+def order_relation(limit: str) -> str:
+    """The Rel. column of an order test: the claimed order q (the Bound column) against the slope's
+    interval [lo, hi] (printed with the slope in the Measured column), within ORDER_SLACK."""
+    from theory import tolerances
+
+    return f"q <= hi + {tolerances.ORDER_SLACK:g}" if limit == SMALL else f"q >= lo - {tolerances.ORDER_SLACK:g}"
+
+
+ORDER_RELATIONS = frozenset(order_relation(limit) for limit in (SMALL, LARGE))
 
 
 def _group_ids(groups, n: int):
@@ -190,8 +232,10 @@ def order_row(
     grows faster than claimed). The sweep must span ``theory.tolerances.ORDER_MIN_DECADES``
     decades of ``x``; a shorter one (the two-point ``large`` preset) gives an INFO row, never a
     PASS, since it cannot fail the test. A ``y`` that is <= 0 at every point is trivially
-    O(anything) and PASSes; a ``y > 0`` on too few decades to fit FAILs (no order can be shown).
-    The row: measured = fitted slope, bound = the claimed order, the interval in the note.
+    O(anything): the row holds max y against 0 (``<=``); a ``y > 0`` on too few decades to fit FAILs
+    (no order can be shown). The row: measured = the fitted slope with its interval [lo, hi], bound =
+    the claimed order q, relation ``q <= hi + slack`` (x -> 0) or ``q >= lo - slack`` (x -> inf), the
+    verdict :func:`verdict_of` of exactly that.
     """
     import numpy as np
 
@@ -202,26 +246,27 @@ def order_row(
     span = float(np.log10(pos.max() / pos.min())) if pos.size else 0.0
     if limit not in (SMALL, LARGE):
         raise ValueError(f"limit must be {SMALL!r} or {LARGE!r}, got {limit!r}")
-    rel = GE if limit == SMALL else LE
+    rel = order_relation(limit)
     if span < tolerances.ORDER_MIN_DECADES - 1e-9:  # no power: never a PASS
         return row(claim, float("nan"), order, rel, verdict=INFO, setting=setting,
                    note=f"no order test at this preset: the sweep of {label} spans {span:.2f} decades "
                         f"(< {tolerances.ORDER_MIN_DECADES:g}) over {x.size} points" + (f"; {note}" if note else ""))
     where = f"as {label} -> {'0' if limit == SMALL else 'infinity'}"
     if not np.any((y > 0) & (x > 0)):
-        return row(claim, 0.0, order, rel, verdict=PASS, setting=setting,
+        return row(claim, float(np.max(y[x > 0])), 0.0, LE, setting=setting,
                    note=f"the quantity is <= 0 at all {y.size} points (trivially O({label}^{order:g})); {note}".rstrip("; "))
     fit = fit_order(x, y, groups=groups, seed=seed)
     enough = fit.decades >= tolerances.ORDER_MIN_DECADES - 1e-9 and np.isfinite(fit.lo)
     slack = tolerances.ORDER_SLACK
-    ok = enough and (fit.hi >= order - slack if limit == SMALL else fit.lo <= order + slack)
+    end = fit.hi if limit == SMALL else fit.lo  # the end of the interval the claimed order is held against
+    ok = enough and verdict_of(end, order, GE if limit == SMALL else LE, slack) == PASS
     lvl = f"{100 * tolerances.ORDER_LEVEL:g}%"
     text = (f"order test {where}: log-log slope {fit.slope:.3f}, {lvl} bootstrap interval [{fit.lo:.3f}, {fit.hi:.3f}] "
             f"over {int(fit.n_used)} points spanning {fit.decades:.2f} decades of {label}; claimed order {order:g} "
             + (f"lies within it or {'above' if limit == LARGE else 'below'} it, or within the slack {slack:g}" if ok else ("is not testable (too few decades with y > 0)" if not enough else
                ("lies above it" if limit == SMALL else "lies below it"))))
     return row(claim, fit.slope, order, rel, verdict=PASS if ok else FAIL, setting=setting,
-               note=text + (f"; {note}" if note else ""))
+               note=text + (f"; {note}" if note else ""), interval=(fit.lo, fit.hi))
 
 
 def leading_term_row(
@@ -324,3 +369,35 @@ def construction_note(ratios, relation: str = LE, *, what: str = "ratio", digits
         return ""
     return (f"{what} on constructions: " + ", ".join(f"{k} {v:.{digits}g}" for k, v in per.items())
             + f" (tightest: {pick(per, key=per.get)})")
+
+
+# ----------------------------------------------------------------------------
+# Check modules built of sections (checks/head.py, flips.py, contrast.py)
+# ----------------------------------------------------------------------------
+
+
+def run_sections(name, presets, sections, claims, preset, seed, progress):
+    """Run a check module built of ``sections``, ``(measure(cfg, seed) -> data, judge(data, cfg) -> rows,
+    claim IDs)`` triples, at ``preset``: ``(rows, data)``. A crashed section gives ERROR rows for its
+    claims, the others still run; ``progress`` wraps the sections (the progress protocol)."""
+    if preset not in presets:
+        raise ValueError(f"preset must be one of {sorted(presets)}, got {preset!r}")
+    cfg = presets[preset]
+    rows, data = [], {"config": dataclasses.asdict(cfg), "timing_s": {}}
+    for measure, judge_fn, ids in progress(sections, desc=name):
+        t0 = time.perf_counter()
+        try:
+            d = measure(cfg, seed)
+            data.update(d)
+            rows += judge_fn(d, cfg)
+        except Exception as err:  # a crashed check is an ERROR row, not a crash of verify
+            rows += [error_row(claims[i], err) for i in ids]
+        data["timing_s"][measure.__name__[9:]] = round(time.perf_counter() - t0, 3)
+    return rows, data
+
+
+def judge_sections(presets, sections, data: dict) -> list:
+    """Re-judge saved measurements (``data`` of a run): the rows, without recomputing."""
+    cfg = dataclasses.replace(next(iter(presets.values())), **{k: tuple(v) if isinstance(v, list) else v
+                                                              for k, v in data["config"].items()})
+    return [r for _, judge_fn, _ in sections for r in judge_fn(data, cfg)]

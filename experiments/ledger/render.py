@@ -23,7 +23,8 @@ PENDING = (
 )
 
 
-def _num(x) -> str:
+def num_text(x) -> str:
+    """A number as the ledger prints it: 4 significant digits, scientific below 1e-3 and from 1e5."""
     if x is None:
         return "-"
     if isinstance(x, str):
@@ -34,6 +35,12 @@ def _num(x) -> str:
     if x == 0:
         return "0"
     return f"{x:.3e}" if (abs(x) < 1e-3 or abs(x) >= 1e5) else f"{x:.4g}"
+
+
+def measured_text(r: dict) -> str:
+    """The Measured column: the value, and for an order test its slope's interval ``[lo, hi]``."""
+    interval = r.get("interval")
+    return num_text(r["measured"]) + (f" [{num_text(interval[0])}, {num_text(interval[1])}]" if interval else "")
 
 
 def _cell(text: str) -> str:
@@ -59,8 +66,9 @@ def render(sections: list[dict], meta: dict, figures_dir: Path, ledger_dir: Path
         "Bounds use the *realized* delta and xi of each generated graph (measured by the meters of "
         "`theory/graph.py`). O(.) statements get an order test (`experiments.ledger.claims.order_row`): over a sweep "
         "spanning at least two decades of the small parameter, the log-log slope is fitted with a bootstrap "
-        "interval (measured = the slope, bound = the claimed order), and the row FAILs when the claimed order "
-        "lies above the interval by more than `theory.tolerances.ORDER_SLACK`. A bound with an explicit leading "
+        "interval (Measured = the slope and its interval [lo, hi], Bound = the claimed order q), and the row FAILs "
+        "when q lies above the interval by more than `theory.tolerances.ORDER_SLACK` (Rel. `q <= hi + 0.1`; "
+        "for a growth order as K-bar -> infinity, below it: `q >= lo - 0.1`). A bound with an explicit leading "
         "term plus an O(.) remainder (`leading_term_row`) must hold by its leading term alone in the lowest decade "
         "of the sweep, and any excess elsewhere must pass the order test.",
         "",
@@ -72,8 +80,8 @@ def render(sections: list[dict], meta: dict, figures_dir: Path, ledger_dir: Path
         for r in sec["rows"]:
             note = "; ".join(x for x in (r.get("setting", ""), r.get("note", "")) if x)
             lines.append("| " + " | ".join(_cell(c) for c in (
-                r["claim"], r["source"], r["statement"], _num(r["measured"]), r.get("relation", ""), _num(r["bound"]),
-                _num(r.get("ratio")), _BADGE.get(r["verdict"], r["verdict"]), note)) + " |")
+                r["claim"], r["source"], r["statement"], measured_text(r), r.get("relation", ""), num_text(r["bound"]),
+                num_text(r.get("ratio")), _BADGE.get(r["verdict"], r["verdict"]), note)) + " |")
         lines.append("")
         for note in (sec.get("data") or {}).get("notes", []):  # a module's free-text notes (e.g. a solver check)
             lines += [note, ""]
@@ -86,15 +94,15 @@ def render(sections: list[dict], meta: dict, figures_dir: Path, ledger_dir: Path
         lines.append("Statements of the paper that the numbers do not bear out (or checks that crashed):")
         lines.append("")
         for r in findings:
-            lines.append(f"- **{r['claim']}** ({r['source']}): measured {_num(r['measured'])} {r.get('relation', '')} "
-                         f"{_num(r['bound'])} does not hold at {r.get('setting') or 'the sweep'}. {r.get('note', '')}")
+            lines.append(f"- **{r['claim']}** ({r['source']}): measured {measured_text(r)} {r.get('relation', '')} "
+                         f"{num_text(r['bound'])} does not hold at {r.get('setting') or 'the sweep'}. {r.get('note', '')}")
     else:
         lines.append("Every evaluated statement held at this preset.")
     lines.append("")
     infos = [r for sec in sections for r in sec["rows"] if r["verdict"] == INFO]
     if infos:
         lines += ["Measurements without a bound (INFO):", ""]
-        lines += [f"- **{r['claim']}** ({r['source']}): {_num(r['measured'])}. {r.get('note', '')}" for r in infos]
+        lines += [f"- **{r['claim']}** ({r['source']}): {measured_text(r)}. {r.get('note', '')}" for r in infos]
         lines.append("")
     lines += ["## Not evaluated by `clspec verify`", "",
               "The paper's empirical claims need trained networks on CIFAR; `clspec cifar` runs them "

@@ -21,6 +21,7 @@ from experiments.common import argtypes, runs
 from experiments.common.precision import use_float64
 from experiments.ledger import checks
 from experiments.ledger.claims import ERROR, FAIL, INFO, PASS, Row, error_row
+from experiments.ledger.render import measured_text, num_text
 
 
 def _project_root() -> Path:
@@ -123,21 +124,9 @@ def _select(only) -> list:
     return [names[name] for name in only]
 
 
-def _fmt_num(x) -> str:
-    if x is None:
-        return "-"
-    x = float(x)
-    if x != x:
-        return "nan"
-    if x == 0:
-        return "0"
-    a = abs(x)
-    return f"{x:.3e}" if (a < 1e-3 or a >= 1e5) else f"{x:.4g}"
-
-
 def format_table(rows: list[Row]) -> str:
     head = ("ID", "source", "measured", "rel", "bound", "ratio", "verdict", "setting")
-    body = [(r.claim, r.source, _fmt_num(r.measured), r.relation or "", _fmt_num(r.bound), _fmt_num(r.ratio), r.verdict,
+    body = [(r.claim, r.source, measured_text(r.as_dict()), r.relation or "", num_text(r.bound), num_text(r.ratio), r.verdict,
              r.setting[:60]) for r in rows]
     widths = [max(len(h), *(len(b[i]) for b in body)) if body else len(h) for i, h in enumerate(head)]
     line = lambda cells: "  ".join(c.ljust(w) for c, w in zip(cells, widths)).rstrip()  # noqa: E731

@@ -1,19 +1,22 @@
 """The checks that `clspec verify` runs.
 
-Each module listed in :data:`MODULES` exposes
+Each module listed in :data:`MODULES` exposes (the protocol; its pieces live in
+:mod:`experiments.ledger.claims`)
 
-- ``CLAIMS``: a tuple of :class:`experiments.ledger.claims.Claim`, the IDs it evaluates;
-- ``run(preset, *, seed, progress) -> (rows, data)``: evaluates every claim at the
-  named preset (``smoke``, ``cpu``, ``large``) and returns the rows plus a
-  JSON-able dict of the measured arrays; ``data["notes"]`` (optional) holds lines of
-  text the ledger prints under the module's table;
-- ``judge(...) -> rows``: the rows from saved measurements alone, so that a mutation test
-  (``tests/mutations.py``) can re-judge perturbed data;
+- ``CLAIMS``: a tuple of :class:`experiments.ledger.claims.Claim`, the IDs it evaluates, and
+  ``C = by_id(CLAIMS)``;
+- ``run(preset, *, seed=0, progress=no_progress) -> (rows, data)``: evaluates every claim at the
+  named preset (one of :data:`PRESETS`) and returns the rows plus a JSON-able dict of the measured
+  arrays; ``data["notes"]`` (optional) holds lines of text the ledger prints under the module's table;
+- ``judge(data) -> rows``: the same rows from ``data`` alone, so that a mutation test
+  (``tests/mutations.py``) can re-judge perturbed measurements;
 - ``plot(data, outdir) -> list[Path]``: the figures, a pure function of ``data``.
 
-The progress protocol: ``progress(iterable, desc="...")`` returns an iterable over the same
-items (``clspec verify`` wraps it in a tqdm bar on a terminal, else passes it through); a module
-calls nothing else on it. Float64 is switched on once, by ``clspec verify`` (tests: conftest.py).
+Every verdict comes from ``claims.verdict_of`` through ``row``, ``explicit_row``, ``order_row`` or
+``leading_term_row``; a verdict set by hand is only INFO or ERROR. The progress protocol:
+``progress(iterable, desc="...")`` returns an iterable over the same items (``clspec verify`` wraps
+it in a tqdm bar on a terminal, else passes it through); a module calls nothing else on it.
+Float64 is switched on once, by ``clspec verify`` (tests: conftest.py), never by a check module.
 """
 
 from __future__ import annotations

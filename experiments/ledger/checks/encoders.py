@@ -25,7 +25,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from experiments.ledger.claims import FAIL, GE, INFO, LE, Claim, row
+from experiments.ledger.claims import GE, INFO, LE, Claim, by_id, no_progress, row
 from theory.tolerances import ALIGN_SLACK, MC_C
 
 CLAIMS = (
@@ -71,7 +71,7 @@ CLAIMS = (
           "spectrum"),
 )
 
-_BY_ID = {c.id: c for c in CLAIMS}
+C = by_id(CLAIMS)
 
 # Criteria stated in the claims above (chosen before the runs; never tuned to the results).
 # Settings rule, fixed before the runs: one Adam learning rate (1e-2) for every encoder and loss, the
@@ -203,11 +203,11 @@ def _history_json(h: dict) -> dict:
     return {k: np.asarray(v).tolist() for k, v in h.items()}
 
 
-def run(preset: str = "cpu", *, seed: int = 0, progress=None):
+def run(preset: str = "cpu", *, seed: int = 0, progress=no_progress):
     """Train the three encoders with both losses and evaluate C50-C64.
 
-    ``progress``: None or, as `clspec verify` passes it, a wrapper ``progress(iterable, desc=...)``
-    put around the training runs.
+    ``progress`` (the progress protocol, :func:`experiments.ledger.claims.no_progress` by default) wraps
+    the training runs.
     """
     from theory.encoders import MLP, EmbeddingTable, Linear
     from theory.training import TrainConfig, closed_form_metrics, linear_class_optimum, make_target, \
@@ -234,13 +234,12 @@ def run(preset: str = "cpu", *, seed: int = 0, progress=None):
     }
     runs: dict[str, dict] = {}
     final: dict[str, dict] = {}
-    wrap = progress if callable(progress) else (lambda it, **kw: it)
     plan = [(e, name, enc, tgt, loss, 0, cfg.lr) for e, (name, (enc, tgt)) in enumerate(encoders.items())
             for loss in ("spectral", "nt_xent")]
     plan += [(e, name, *encoders[name], "spectral", s, cfg.lr) for e, name in ((0, "table"), (1, "linear"))
              for s in range(1, cfg.train_seeds)]
     plan += [(1, "linear", *encoders["linear"], "spectral", 0, cfg.lr_sensitivity)]
-    for e, name, enc, tgt, loss, s, lr in wrap(plan, desc="encoders: training"):
+    for e, name, enc, tgt, loss, s, lr in progress(plan, desc="encoders: training"):
         steps = cfg.steps_spectral if loss == "spectral" else cfg.steps_nt_xent
         tc = TrainConfig(loss=loss, steps=steps, batch=cfg.batch, lr=lr, temperature=cfg.temperature,
                          negatives="in_batch", eval_every=cfg.eval_every)
@@ -301,10 +300,10 @@ def judge(data: dict) -> list:
                       f"std {gaps.std(ddof=1) if gaps.size > 1 else 0.0:.2g}, per seed {np.round(gaps, 5).tolist()}")
 
     gaps, seeds_note = over_seeds("table", table_min)
-    rows.append(row(_BY_ID["C50"], gaps.max(), LOSS_GAP, LE,
+    rows.append(row(C["C50"], gaps.max(), LOSS_GAP, LE,
                     setting=f"{setting}, {cfg.steps_spectral} Adam steps, lr {cfg.lr:g}, in-batch negatives, worst of {gaps.size} seeds",
                     note=f"{seeds_note}; closed-form minimum {table_min:.6f}"))
-    rows.append(row(_BY_ID["C51"], ts["sine"], SINE_MAX, LE, setting=setting,
+    rows.append(row(C["C51"], ts["sine"], SINE_MAX, LE, setting=setting,
                     note=(f"learned sqrt(w)-weighted singular values {np.round(ts['singular_values'], 3).tolist()} vs "
                           f"sqrt(lambda) {np.round(closed['singular_values'], 3).tolist()}; alignment_f "
                           f"{ts['alignment_f']:.3f} (closed form {closed['alignment_f']:.3f}): vertices are sampled and weighed "
@@ -312,39 +311,39 @@ def judge(data: dict) -> list:
     ls = f["linear/spectral"]
     gaps, seeds_note = over_seeds("linear", lin_min)
     sens = rel(f[f"linear/spectral/lr{cfg.lr_sensitivity:g}"]["pop_loss"], lin_min)
-    rows.append(row(_BY_ID["C52"], gaps.max(), LOSS_GAP, LE, setting=f"{setting}, lr {cfg.lr:g}, worst of {gaps.size} seeds",
+    rows.append(row(C["C52"], gaps.max(), LOSS_GAP, LE, setting=f"{setting}, lr {cfg.lr:g}, worst of {gaps.size} seeds",
                     note=(f"{seeds_note}; linear-class minimum {lin_min:.6f} (unrestricted {min_loss:.6f}); "
                           f"sensitivity: at lr {cfg.lr_sensitivity:g} (first seed) the gap is {sens:.3g}")))
-    rows.append(row(_BY_ID["C53"], ls["prominence"], PROMINENCE_MAX, LE, setting=f"{setting}; {outside}",
+    rows.append(row(C["C53"], ls["prominence"], PROMINENCE_MAX, LE, setting=f"{setting}; {outside}",
                     note=(f"singular values {np.round(ls['singular_values'], 3).tolist()}; closed form ratio "
                           f"{closed['prominence']:.3f}, linear-class optimum {lin_opt['prominence']:.3f}")))
     a0 = runs["linear/spectral"]["alignment_f"][0]
-    rows.append(row(_BY_ID["C54"], ls["alignment_f"], _moved(a0, lin_opt["alignment_f"], closed["alignment_f"]), GE,
-                    verdict=None if lin_opt["alignment_f"] > a0 else FAIL, setting=f"{setting}; {outside}",
+    rows.append(row(C["C54"], ls["alignment_f"], _moved(a0, lin_opt["alignment_f"], closed["alignment_f"]), GE,
+                    require=bool(lin_opt["alignment_f"] > a0), setting=f"{setting}; {outside}",
                     note=(f"bound = max(f_min's {closed['alignment_f']:.4f} - {ALIGN_SLACK}, init {a0:.4f} + half the way to "
                           f"the best linear encoder's {lin_opt['alignment_f']:.4f}): initialization does not meet it (FAIL when the "
                           f"target is not above the initialization: nothing for training to show); "
                           f"Eq. 25 on U: learned {ls['alignment_u']:.3f} vs closed form {closed['alignment_u']:.3f}")))
     ms = f["mlp/spectral"]
-    rows.append(row(_BY_ID["C55"], ms["prominence"], PROMINENCE_MAX, LE, setting=f"{setting}, width {cfg.width}; {outside}",
+    rows.append(row(C["C55"], ms["prominence"], PROMINENCE_MAX, LE, setting=f"{setting}, width {cfg.width}; {outside}",
                     note=(f"singular values {np.round(ms['singular_values'], 3).tolist()}; closed form ratio "
                           f"{closed['prominence']:.3f}")))
     a0 = runs["mlp/spectral"]["alignment_f"][0]
-    rows.append(row(_BY_ID["C56"], ms["alignment_f"], _moved(a0, closed["alignment_f"], closed["alignment_f"]), GE,
-                    verdict=None if closed["alignment_f"] > a0 else FAIL, setting=f"{setting}, width {cfg.width}; {outside}",
+    rows.append(row(C["C56"], ms["alignment_f"], _moved(a0, closed["alignment_f"], closed["alignment_f"]), GE,
+                    require=bool(closed["alignment_f"] > a0), setting=f"{setting}, width {cfg.width}; {outside}",
                     note=(f"bound = max(f_min's {closed['alignment_f']:.4f} - {ALIGN_SLACK}, init {a0:.4f} + half the way to "
                           f"f_min's): initialization does not meet it (FAIL when f_min is not above the initialization); Eq. 25 on U: learned "
                           f"{ms['alignment_u']:.3f} vs closed form {closed['alignment_u']:.3f}")))
-    rows.append(row(_BY_ID["C57"], ls["sine"], None, LE, verdict=INFO, setting=setting,
+    rows.append(row(C["C57"], ls["sine"], None, LE, verdict=INFO, setting=setting,
                     note=(f"the best linear encoder (closed form) is itself at sine {lin_opt['sine']:.3f} with loss "
                           f"{lin_min:.4f} vs {min_loss:.4f}: f(x) = Wx cannot make f constant on a sub-class")))
-    rows.append(row(_BY_ID["C58"], ms["sine"], None, LE, verdict=INFO, setting=f"{setting}, width {cfg.width}",
+    rows.append(row(C["C58"], ms["sine"], None, LE, verdict=INFO, setting=f"{setting}, width {cfg.width}",
                     note=f"relative loss gap to the closed-form minimum {rel(ms['pop_loss'], min_loss):.2e}"))
     for cid, name in (("C59", "table"), ("C60", "linear"), ("C61", "mlp")):
         r = f[f"{name}/nt_xent"]
         sv = np.asarray(r["singular_values"])
         rank = int(np.sum(sv > 1e-2 * sv[0]))
-        rows.append(row(_BY_ID[cid], r["alignment_f"], None, GE, verdict=INFO,
+        rows.append(row(C[cid], r["alignment_f"], None, GE, verdict=INFO,
                         setting=f"{setting}, temperature {cfg.temperature}, unit-norm outputs",
                         note=(f"spectral-loss closed form {closed['alignment_f']:.3f}; with a bias (span of 1 and "
                               f"the top K-bar-1 directions of the centred outputs) {r['alignment_bias']:.3f} vs "
@@ -354,10 +353,10 @@ def judge(data: dict) -> list:
                               f"centring caps the alignment at 1 - 1/K = {1 - 1 / cfg.n_classes:.3f} for balanced "
                               f"classes")))
     for cid, est in (("C62", est_ind), ("C63", est_inb)):
-        rows.append(row(_BY_ID[cid], est["bias"], est["tol"], LE,
+        rows.append(row(C[cid], est["bias"], est["tol"], LE,
                         setting=f"M={est['M']} batches of {cfg.mc_batch} pairs, c = {MC_C} x std {est['std']:.3g}",
                         note=f"mean {est['mean']:.5f} vs population {est['population']:.5f}"))
-    rows.append(row(_BY_ID["C64"], graph["delta"], None, LE, verdict=INFO, setting=setting,
+    rows.append(row(C["C64"], graph["delta"], None, LE, verdict=INFO, setting=setting,
                     note=(f"xi = {graph['xi']:.3g}; degrees vary by {graph['degree_ratio']:.2g}x; yet lambda_K-bar - "
                           f"lambda_(K-bar+1) = {graph['gap']:.3f} (A-bar's normalization removes the degree spread the "
                           f"column-ratio delta measures)" + (

@@ -24,7 +24,7 @@ import jax
 import numpy as np
 
 from experiments.ledger.checks import encoders as enc
-from experiments.ledger.claims import FAIL, GE, LE, Claim, row
+from experiments.ledger.claims import GE, LE, Claim, by_id, no_progress, row
 
 DELTA, XI = 0.5, 1e-3
 
@@ -41,11 +41,11 @@ CLAIMS = (
           "Training moves the MLP encoder's label alignment from its initialization at least half way to f_min's, and to "
           "within 0.05 of it"),
 )
-_BY_ID = {c.id: c for c in CLAIMS}
+C = by_id(CLAIMS)
 PRESETS = enc.PRESETS
 
 
-def run(preset: str = "cpu", *, seed: int = 0, progress=None):
+def run(preset: str = "cpu", *, seed: int = 0, progress=no_progress):
     """Train the linear and the MLP encoder on the graph inside the assumptions; judge C65-C68."""
     from theory.encoders import MLP, Linear
     from theory.graph import make_graph, measure_delta, measure_xi
@@ -66,8 +66,7 @@ def run(preset: str = "cpu", *, seed: int = 0, progress=None):
             "linear_class_optimum": {"min_loss": lin_min, **{k: np.asarray(v).tolist()
                                                              for k, v in representation_metrics(F_lin, tgt).items()}},
             "min_loss": tgt.min_loss, "final": {}, "init_alignment_f": {}}
-    wrap = progress if callable(progress) else (lambda it, **kw: it)
-    for e, (name, model) in wrap(list(enumerate((("linear", Linear(cfg.d, cfg.p)),
+    for e, (name, model) in progress(list(enumerate((("linear", Linear(cfg.d, cfg.p)),
                                                  ("mlp", MLP(cfg.d, cfg.p, cfg.width, 1))))), desc="encoders_a41: training"):
         tc = TrainConfig(loss="spectral", steps=cfg.steps_spectral, batch=cfg.batch, lr=cfg.lr, negatives="in_batch",
                          eval_every=cfg.eval_every)
@@ -86,11 +85,11 @@ def judge(data: dict) -> list:
     rows = []
     for (c_prom, c_align), name, target in ((("C65", "C66"), "linear", lin_opt), (("C67", "C68"), "mlp", closed)):
         fin, a0 = data["final"][name], data["init_alignment_f"][name]
-        rows.append(row(_BY_ID[c_prom], fin["prominence"], enc.PROMINENCE_MAX, LE, setting=setting,
+        rows.append(row(C[c_prom], fin["prominence"], enc.PROMINENCE_MAX, LE, setting=setting,
                         note=(f"singular values {np.round(fin['singular_values'], 3).tolist()}; closed form ratio "
                               f"{closed['prominence']:.3f}, linear-class optimum {lin_opt['prominence']:.3f}")))
-        rows.append(row(_BY_ID[c_align], fin["alignment_f"], enc._moved(a0, target["alignment_f"], closed["alignment_f"]), GE,
-                        verdict=None if target["alignment_f"] > a0 else FAIL, setting=setting,
+        rows.append(row(C[c_align], fin["alignment_f"], enc._moved(a0, target["alignment_f"], closed["alignment_f"]), GE,
+                        require=bool(target["alignment_f"] > a0), setting=setting,
                         note=(f"bound = max(f_min's {closed['alignment_f']:.4f} - {enc.ALIGN_SLACK}, init {a0:.4f} + half the "
                               f"way to {target['alignment_f']:.4f}) (FAIL when the target is not above the initialization); "
                               f"loss {fin['pop_loss']:.5f} vs closed-form minimum {data['min_loss']:.5f}")))

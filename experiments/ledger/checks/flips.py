@@ -27,8 +27,9 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from experiments.ledger.checks.head import judge_sections, key, run_sections, spectral_graph
-from experiments.ledger.claims import GE, INFO, Claim, construction_note, order_row, row
+from experiments.ledger.checks.head import key, spectral_graph
+from experiments.ledger.claims import (GE, INFO, Claim, by_id, construction_note, judge_sections, no_progress,
+                                       order_row, row, run_sections)
 from theory import bounds
 from theory.graph import Partition, balanced_partition, extremal_graph, measure_delta, measure_xi, partition
 from theory.head import random_features, recovery, recovery_boundary, singular_basis
@@ -36,7 +37,7 @@ from theory.noise import asymmetric_flips, concentrated_flips, symmetric_flips
 from theory.representation import degree_weighted, normalized_adjacency, optimal_representation
 from theory.tolerances import REGIME, ROUNDOFF
 
-C = {c.id: c for c in (
+CLAIMS = (
     Claim("C37", "Thm 4.5, Eq. 5", "With xi = 0, delta > 0, in the regime beta >= 10 sqrt(delta): every training label is "
           "recovered for alpha < 1/(1 + (n_max/n_min) c_max) - sqrt(delta) (the O(sqrt(delta)) term with constant 1)."),
     Claim("C38", "Cor 4.6, Eq. 6 + remark", "Symmetric flips, delta > 0 and xi >= 0, in the regime beta >= 10 (sqrt(delta) "
@@ -48,8 +49,8 @@ C = {c.id: c for c in (
     Claim("C41", "Thm 4.5, Eq. 18", "The regime's boundary: the smallest beta* from which the recovery boundary (last "
           "fully recovered alpha) is that of beta -> infinity shrinks at least like sqrt(delta) as delta -> 0 (Eq. 18's "
           "delta-term is sqrt(delta')/beta): fitted exponent of beta* vs delta >= 1/2."),
-)}
-CLAIMS = tuple(sorted(C.values(), key=lambda c: int(c.id[1:])))
+)
+C = by_id(CLAIMS)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -274,7 +275,7 @@ def _judge_content(d: dict, cfg: Config):
 SECTIONS = ((_measure_phase, _judge_phase, ("C39", "C40")), (_measure_content, _judge_content, ("C37", "C38", "C41")))
 
 
-def run(preset: str = "cpu", *, seed: int = 0, progress=None):
+def run(preset: str = "cpu", *, seed: int = 0, progress=no_progress):
     """Evaluate C37-C41 at a preset; returns (rows, data)."""
     return run_sections("flips", PRESETS, SECTIONS, C, preset, seed, progress)
 

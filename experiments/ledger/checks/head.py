@@ -15,13 +15,13 @@ from __future__ import annotations
 import dataclasses
 import functools
 import math
-import time
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 
-from experiments.ledger.claims import LE, Claim, construction_note, error_row, order_row, row
+from experiments.ledger.claims import (LE, Claim, by_id, construction_note, judge_sections, no_progress, order_row, row,
+                                       run_sections)
 from theory import bounds, tightness
 from theory.tolerances import MC_C, REGIME, ROUNDOFF
 from theory.graph import Partition, balanced_partition, extremal_graph, make_graph, measure_delta, measure_xi
@@ -37,7 +37,7 @@ from theory.representation import normalized_adjacency, optimal_representation
 APPROX = 1.0
 
 
-C = {c.id: c for c in (
+CLAIMS = (
     Claim("C30", "Eq. 13", "The expected risk of the ridge head under Gaussian label noise equals "
           "1 + (1/n) sum (b_i^2 - 2 b_i)(v_i^T y_j)^2 + (sigma^2/n) sum b_i^2 (checked against Monte-Carlo)."),
     Claim("C31", "Eq. 13", "Eq. 13's b_i form equals the exact expectation computed from the ridge hat matrix, "
@@ -56,8 +56,8 @@ C = {c.id: c for c in (
           "fitted order in sqrt(delta) + xi >= 1 as delta = xi -> 0 at each (p, beta)."),
     Claim("C49", "Thm 4.4 (regime remark)", "When sqrt(delta) + xi << beta << 1 the expected error is about "
           "sigma^2 Kbar/n (1/(beta+1))^2 (read: within a factor 2 where 10 (sqrt(delta) + xi) <= beta <= 0.1)."),
-)}
-CLAIMS = tuple(sorted(C.values(), key=lambda c: int(c.id[1:])))
+)
+C = by_id(CLAIMS)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -330,36 +330,7 @@ SECTIONS = ((_measure_eq13, _judge_eq13, ("C30", "C31", "C32")),
             (_measure_thm44, _judge_thm44, ("C33", "C34", "C35", "C36", "C48", "C49")))
 
 
-def run_sections(name, presets, sections, claims, preset, seed, progress):
-    """Run a check module's sections; a crashed section gives ERROR rows for its claims, the others still run.
-
-    ``progress``: None or a wrapper ``progress(iterable, desc=...)`` (what `clspec verify` passes).
-    """
-    if preset not in presets:
-        raise ValueError(f"preset must be one of {sorted(presets)}, got {preset!r}")
-    cfg = presets[preset]
-    rows, data = [], {"config": dataclasses.asdict(cfg), "timing_s": {}}
-    wrap = progress if callable(progress) else (lambda it, **kw: it)
-    for measure, judge_fn, ids in wrap(sections, desc=name):
-        t0 = time.perf_counter()
-        try:
-            d = measure(cfg, seed)
-            data.update(d)
-            rows += judge_fn(d, cfg)
-        except Exception as err:  # a crashed check is an ERROR row, not a crash of verify
-            rows += [error_row(claims[i], err) for i in ids]
-        data["timing_s"][measure.__name__[9:]] = round(time.perf_counter() - t0, 3)
-    return rows, data
-
-
-def judge_sections(presets, sections, data: dict) -> list:
-    """Re-judge saved measurements (``data`` of a run): the rows, without recomputing."""
-    cfg = dataclasses.replace(next(iter(presets.values())), **{k: tuple(v) if isinstance(v, list) else v
-                                                              for k, v in data["config"].items()})
-    return [r for _, judge_fn, _ in sections for r in judge_fn(data, cfg)]
-
-
-def run(preset: str = "cpu", *, seed: int = 0, progress=None):
+def run(preset: str = "cpu", *, seed: int = 0, progress=no_progress):
     """Evaluate C30-C36, C48, C49 at a preset; returns (rows, data)."""
     return run_sections("head", PRESETS, SECTIONS, C, preset, seed, progress)
 

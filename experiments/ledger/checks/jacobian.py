@@ -34,7 +34,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from experiments.ledger.claims import GE, INFO, LE, NEAR, Claim, row
+from experiments.ledger.claims import GE, INFO, LE, NEAR, Claim, by_id, no_progress, row
 from theory.tolerances import ALIGN_SLACK, SUM_RTOL
 
 CLAIMS = (
@@ -62,7 +62,7 @@ CLAIMS = (
           "random init's (paper: 3.184 vs 3.055)"),
 )
 
-_BY_ID = {c.id: c for c in CLAIMS}
+C = by_id(CLAIMS)
 
 # Criteria stated in the claims (chosen before the runs; never tuned to the results).
 # C91: "similar" is at most ALIGN_SLACK of ||y||^2 lower; C95: round-off SUM_RTOL (theory/tolerances.py)
@@ -148,7 +148,7 @@ def measure_network(apply, params, x, labels_clean, labels_noisy, K: int, n_sub:
     )
 
 
-def run(preset: str = "cpu", *, seed: int = 0, progress=False):
+def run(preset: str = "cpu", *, seed: int = 0, progress=no_progress):
     """Pre-train the MLP encoder, measure both Jacobians, judge C90-C97."""
     from theory.encoders import MLP
     from theory.noise import symmetric_flips
@@ -159,9 +159,8 @@ def run(preset: str = "cpu", *, seed: int = 0, progress=False):
     cfg = PRESETS[preset]
     t0 = time.perf_counter()
     grid = np.unique(np.round(np.geomspace(1, cfg.gd_steps, 60)).astype(int))
-    wrap = progress if callable(progress) else (lambda it, **kw: it)
     per_seed = []
-    for s in wrap(list(range(seed, seed + cfg.seeds)), desc="jacobian: before/after pre-training"):
+    for s in progress(list(range(seed, seed + cfg.seeds)), desc="jacobian: before/after pre-training"):
         keys = jax.random.split(jax.random.key(s), 6)
         sample, x = _setup(cfg, keys[0])
         Y = sample.part.labels()
@@ -230,20 +229,20 @@ def judge(data: dict) -> list:
     gd = f"{setting}, {int(NOISE_ALPHA * 100)}% symmetric flips, step 1/lambda_1"
     rows = []
     m, txt = _over_seeds(tail)
-    rows.append(row(_BY_ID["C90"], m, 0.0, LE, setting=setting,
+    rows.append(row(C["C90"], m, 0.0, LE, setting=setting,
                     note=(f"pre-trained minus random fraction beyond the top {kbar * K}: {txt}; {rate(tail, lambda v: v <= 0)}; "
                           f"means {mean('tail_fraction', P):.4f} vs {mean('tail_fraction', R):.4f}")))
     m, txt = _over_seeds(align)
-    rows.append(row(_BY_ID["C91"], m, -ALIGN_SLACK, GE, setting=setting,
+    rows.append(row(C["C91"], m, -ALIGN_SLACK, GE, setting=setting,
                     note=(f"pre-trained minus random ||Pi_I(y)||^2/||y||^2: {txt}; {rate(align, lambda v: v >= -ALIGN_SLACK)}; "
                           f"means {mean('alignment_top_k', P):.4f} vs {mean('alignment_top_k', R):.4f}; "
                           f"||JJ^Ty||/||JJ^T||_F {mean('ratio', P):.3f} vs {mean('ratio', R):.3f}")))
     for cid, vals in (("C92", lead_r), ("C93", lead_p)):
         m, txt = _over_seeds(vals)
-        rows.append(row(_BY_ID[cid], m, 0.0, GE, setting=gd,
+        rows.append(row(C[cid], m, 0.0, GE, setting=gd,
                         note=f"phi_y(T) - phi_e(T): {txt}; {rate(vals, lambda v: v >= 0)}"))
     m, txt = _over_seeds(lead_d)
-    rows.append(row(_BY_ID["C94"], m, 0.0, GE, setting=gd,
+    rows.append(row(C["C94"], m, 0.0, GE, setting=gd,
                     note=f"lead pre-trained minus random: {txt}; {rate(lead_d, lambda v: v >= 0)}"))
     rows += evidence_rows(data.get("evidence"))
     return rows
@@ -252,7 +251,7 @@ def judge(data: dict) -> list:
 def evidence_rows(ev: dict | None) -> list:
     """C95-C97 from the committed CPU-scale evidence file, or INFO rows saying why they are skipped."""
     if ev is None:
-        return [row(_BY_ID[c], 0.0, None, GE, verdict=INFO,
+        return [row(C[c], 0.0, None, GE, verdict=INFO,
                     note=f"skipped (measured: 0 networks): experiments/ledger/evidence/{EVIDENCE.name} is missing (the clspec jacobian command "
                          f"that writes it is in experiments/ledger/evidence/README.md)")
                 for c in ("C95", "C96", "C97")]
@@ -261,18 +260,18 @@ def evidence_rows(ev: dict | None) -> list:
     pre = next((v for k, v in res.items() if k != "random init"), None)
     tag = f"CPU-scale: {ev.get('command', '')}, commit {ev.get('commit', '?')}, {ev.get('date', '')}"
     if rnd is None or pre is None:
-        return [row(_BY_ID[c], float(len(res)), None, GE, verdict=INFO,
+        return [row(C[c], float(len(res)), None, GE, verdict=INFO,
                     note="skipped (measured: networks in the evidence): it lacks the random or the pre-trained one")
                 for c in ("C95", "C96", "C97")]
     n = rnd["n"]
     dev = max(abs(v["pi_sum_sq"] - n) / n for v in (rnd, pre))
     res_note = (f"max relative Lanczos residual {max(max(v.get('relative_residuals', [0])) for v in (rnd, pre)):.1e}")
     return [
-        row(_BY_ID["C95"], dev, 0.0, NEAR, tol=SUM_RTOL, setting=tag,
+        row(C["C95"], dev, 0.0, NEAR, tol=SUM_RTOL, setting=tag,
             note=f"random {rnd['pi_sum_sq']:.6f}, pre-trained {pre['pi_sum_sq']:.6f}, n = {n}"),
-        row(_BY_ID["C96"], pre["pi_I"], rnd["pi_I"], GE, setting=tag,
+        row(C["C96"], pre["pi_I"], rnd["pi_I"], GE, setting=tag,
             note=f"pre-trained {pre['pi_I']:.4f} vs random {rnd['pi_I']:.4f} (paper 10.063 vs 10.014); {res_note}"),
-        row(_BY_ID["C97"], pre["ratio"], rnd["ratio"], GE, setting=tag,
+        row(C["C97"], pre["ratio"], rnd["ratio"], GE, setting=tag,
             note=(f"pre-trained {pre['ratio']:.4f} vs random {rnd['ratio']:.4f} (paper 3.184 vs 3.055); ||JJ^T||_F by "
                   f"deflated Hutchinson (std error {pre.get('gram_fro_se', 0):.3g} / {rnd.get('gram_fro_se', 0):.3g})")),
     ]

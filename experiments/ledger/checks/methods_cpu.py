@@ -51,12 +51,12 @@ from pathlib import Path
 
 import numpy as np
 
-from experiments.ledger.claims import GE, INFO, Claim, row
+from experiments.ledger.claims import GE, INFO, Claim, by_id, no_progress, row
 
 EVIDENCE = Path(__file__).resolve().parent.parent / "evidence" / "table1_cpu.json"
 SCALE = "CPU-scale, JPEG CIFAR-10 (not comparable one-to-one with the paper)"
 
-C = {c.id: c for c in (
+CLAIMS = (
     Claim("C100", "Table 1 / Fig. 2c", "CL init beats random init for end-to-end training with cross-entropy (CL+E2E vs E2E) at sym 80%."),
     Claim("C101", "Table 1 / Sec. 5", "CL init beats random init for ELR at sym 80% (paper: 69.5 -> 77.7 on CIFAR-10)."),
     Claim("C102", "Table 1 / Sec. 5", "CL init beats random init for Mixup at sym 80% (paper: 40.7 -> 74.8 on CIFAR-10)."),
@@ -66,8 +66,8 @@ C = {c.id: c for c in (
     Claim("C106", "Table 1", "CL init beats random init for ELR at asym 40% (paper: 86.6 -> 89.7 on CIFAR-10)."),
     Claim("C107", "Table 1", "CL init beats random init for Mixup at asym 40% (paper: 86.3 -> 87.5 on CIFAR-10)."),
     Claim("C108", "Table 1", "CL init beats random init for Crust at asym 40% (paper: 76.7 -> 85.9 on CIFAR-10)."),
-)}
-CLAIMS = tuple(C.values())
+)
+C = by_id(CLAIMS)
 
 SYM, ASYM = "sym:0.8", "asym:0.4"
 PAIRS = {SYM: (("C100", "ce"), ("C101", "elr"), ("C102", "mixup"), ("C103", "crust")),
@@ -128,7 +128,9 @@ def compare(claim: Claim, evidence: dict, noise: str, better: tuple[str, str], w
                     f"best epoch (selected on test): difference {best_diff:+.1f}")
 
 
-def judge(evidence: dict | None) -> list:
+def judge(data: dict) -> list:
+    """The rows from a run's ``data["evidence"]`` (the evidence file's content, or None without one)."""
+    evidence = data.get("evidence")
     if evidence is None:
         return [row(c, math.nan, None, GE, verdict=INFO,
                     note=f"skipped: no evidence file {EVIDENCE.name} (run the command in the module docstring)")
@@ -140,10 +142,10 @@ def judge(evidence: dict | None) -> list:
     return rows
 
 
-def run(preset: str, *, seed: int = 0, progress=lambda it, **kw: it):
+def run(preset: str, *, seed: int = 0, progress=no_progress):
     """Reads the committed evidence (the same at every preset: the runs take an hour of CPU)."""
-    evidence = load()
-    return judge(evidence), {"evidence": evidence}
+    data = {"evidence": load()}
+    return judge(data), data
 
 
 def plot(data: dict, outdir: Path) -> list[Path]:

@@ -20,7 +20,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from experiments.ledger.claims import GE, INFO, LE, Claim, row
+from experiments.ledger.claims import GE, INFO, LE, Claim, by_id, no_progress, row
 
 EVIDENCE = Path(__file__).resolve().parent.parent / "evidence" / "spectrum_cpu.json"
 COMMAND = ("clspec spectrum --checkpoint results/cifar/pretrain-cpu --limit 4000 --test-limit 1000 "
@@ -28,7 +28,7 @@ COMMAND = ("clspec spectrum --checkpoint results/cifar/pretrain-cpu --limit 4000
 CL, RANDOM, RAW = "checkpoint-pretrain-resnet32/encoder", "random/encoder", "raw/pixels"
 CL_PROJ, RANDOM_PROJ = "checkpoint-pretrain-resnet32/projection", "random/projection"
 
-C = {c.id: c for c in (
+CLAIMS = (
     Claim("C80", "Thm 4.3 (ii), Eq. 25", "Real features: the top-K alignment ||V_K V_K^T Y||_F^2 / n of the SimCLR "
           "encoder is higher than that of the same network at random initialization."),
     Claim("C81", "Thm 4.3 (ii), Eq. 25", "Real features: the SimCLR encoder's top-K alignment is higher than that "
@@ -49,11 +49,11 @@ C = {c.id: c for c in (
           "projection: top-K alignment, prominent count and RankMe of both."),
     Claim("C89", "label-free ranks", "RankMe (both variants), effective rank and alpha-ReQ of CL, random-init and "
           "raw-pixel features."),
-)}
-CLAIMS = tuple(C.values())
+)
+C = by_id(CLAIMS)
 
 
-def run(preset: str, *, seed: int = 0, progress=None, evidence: Path | str | None = None):
+def run(preset: str, *, seed: int = 0, progress=no_progress, evidence: Path | str | None = None):
     """Rows from the evidence file (the preset and seed do not change it: it is a recorded run)."""
     from experiments.ledger.claims import PRESETS
 
@@ -64,7 +64,20 @@ def run(preset: str, *, seed: int = 0, progress=None, evidence: Path | str | Non
         note = f"skipped: evidence file {path} is missing; produce it with `{COMMAND}` and copy spectrum.json there"
         return [row(c, 0.0, None, "", verdict=INFO, setting="CPU-scale", note=note) for c in CLAIMS], {}
     result = json.loads(path.read_text())
-    return rows_from_evidence(result), {"evidence": str(path), "result": _small(result)}
+    data = {"evidence": str(path), "result": _small(result), "judged": _judged(result)}
+    return judge(data), data
+
+
+def judge(data: dict) -> list:
+    """The rows from a run's ``data["judged"]``: the evidence's numbers that the rows read."""
+    return rows_from_evidence(data["judged"])
+
+
+def _judged(result: dict) -> dict:
+    """The evidence without its per-direction arrays (singular values, alignment curve), which no row reads."""
+    drop = ("sigma", "sigma_centred", "alignment")
+    return {**result, "representations": {name: {k: v for k, v in r.items() if k not in drop}
+                                          for name, r in result["representations"].items()}}
 
 
 def _small(result: dict) -> dict:

@@ -14,10 +14,10 @@ import copy
 
 import numpy as np
 
-from experiments.ledger.claims import GE, NEAR, Claim, row
+from experiments.ledger.claims import GE, NEAR, Claim, by_id, no_progress, row
 from theory.tolerances import TABLE4_DIFF, TABLE4_SUM_SQ, TABLE_GAIN_MEAN, TABLE_TOP1_GAIN_MEAN
 
-C = {c.id: c for c in (
+CLAIMS = (
     Claim("C70", "Abstract / Sec. 5", "At 80% symmetric noise, CL pre-training improves Crust, Mixup and ELR on CIFAR-10 by 27.18% on average."),
     Claim("C71", "Abstract / Sec. 5", "At 80% symmetric noise, CL pre-training improves Crust, Mixup and ELR on CIFAR-100 by 15.58% on average."),
     Claim("C72", "Sec. 5", "At 80% noise, CL boosts Crust by up to 44.1, Mixup by up to 34.1 and ELR by up to 8.2 points (CIFAR-10)."),
@@ -29,8 +29,8 @@ C = {c.id: c for c in (
     Claim("C78", "App. C / Table 4", "CL pre-training leaves the label projection on the top-10 Jacobian space slightly larger: "
           "||Pi_I(y)|| orders SimCLR 1000 ep >= SimCLR 100 ep >= random init."),
     Claim("C79", "App. C / Table 4", "The alignment ||J J^T y|| / ||J J^T||_F orders SimCLR 1000 ep >= SimCLR 100 ep >= random init."),
-)}
-CLAIMS = tuple(C.values())
+)
+C = by_id(CLAIMS)
 
 # Table 1, symmetric 80% (mean test accuracy over 3 runs): (CIFAR-10, CIFAR-100); None where the paper has "-".
 SYM80 = {
@@ -111,7 +111,7 @@ def judge(data: dict) -> list:
     return rows
 
 
-def run(preset: str, *, seed: int = 0, progress=lambda it, desc="": it):
+def run(preset: str, *, seed: int = 0, progress=no_progress):
     data = copy.deepcopy({"sym80": SYM80, "table3": TABLE3, "table4": TABLE4, "text": TEXT})
     return judge(data), data
 

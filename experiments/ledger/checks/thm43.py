@@ -15,8 +15,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from experiments.ledger.claims import (GE, INFO, LARGE, LE, NEAR, SMALL, Claim, construction_note, error_row, explicit_row, fmt as _fmt,
-                               leading_term_row, order_row, row)
+from experiments.ledger.claims import (GE, INFO, LARGE, LE, NEAR, SMALL, Claim, by_id, construction_note, error_row, explicit_row, fmt as _fmt,
+                               leading_term_row, no_progress, order_row, row)
 from experiments.ledger.checks import thm43_large
 from theory import bounds, tightness, tolerances
 from theory.graph import (Partition, balanced_partition, make_graph, extremal_graph, measure_delta, measure_xi,
@@ -26,7 +26,7 @@ from theory.losses import check_minimizer
 from theory.representation import (block_normalized_adjacency, block_perturbation, block_spectra, normalized_adjacency,
                                    perron_space, sym_norm2, top_eigh)
 
-C = {c.id: c for c in (
+CLAIMS = (
     Claim("C1", "Lemma A.2", "With xi = 0 the top K-bar eigenvalues of A-bar equal 1."),
     Claim("C2", "Lemma A.1", "Within a column of a block of A-bar, entries differ by a factor <= 1 + delta', delta' = (1+delta)^1.5 - 1."),
     Claim("C3", "Lemma A.3 (Minc)", "The Perron vector of each block has max/min entry ratio <= 1 + delta'."),
@@ -54,8 +54,8 @@ C = {c.id: c for c in (
     Claim("C25", "Lemma B.3", "The eigengap of A-bar is lambda_Kbar - lambda_{Kbar+1} >= 1 - O(sqrt(delta))."),
     Claim("C26", "Lemma B.1", "Within a block, |(A-tilde - A-bar)_ij| = O(K-bar^3 (1 + delta)^2 xi / n)."),
     Claim("C27", "App. B.2", "For xi > 0: bias^2 <= 1 - (1/n)(2 b - b^2) ||V~_I V~_I^T Y||_F^2, b = lambda~_Kbar/(lambda~_Kbar + beta)."),
-)}
-CLAIMS = tuple(C.values())
+)
+C = by_id(CLAIMS)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -372,9 +372,10 @@ JUDGES = (
 )
 
 
-def judge(sweeps: dict, loss: dict | None) -> list:
-    """Turn the measurements into rows. A judge that crashes gives ERROR rows for its own
-    claims only; every other claim is still judged."""
+def judge(data: dict) -> list:
+    """The rows from a run's measurements (``data["sweeps"]``, ``data["loss"]``). A judge that crashes
+    gives ERROR rows for its own claims only; every other claim is still judged."""
+    sweeps, loss = data["sweeps"], data.get("loss")
     rows = []
     for fn, cids in JUDGES:
         if fn is judge_minimizer and loss is None:
@@ -386,7 +387,7 @@ def judge(sweeps: dict, loss: dict | None) -> list:
     return rows
 
 
-def run(preset: str, *, seed: int = 0, progress=lambda it, desc="": it):
+def run(preset: str, *, seed: int = 0, progress=no_progress):
     """Evaluate C1-C27 at ``preset``; returns (rows, data)."""
     if preset not in PRESETS:
         raise ValueError(f"preset must be one of {tuple(PRESETS)}, got {preset!r}")
@@ -394,7 +395,8 @@ def run(preset: str, *, seed: int = 0, progress=lambda it, desc="": it):
     sweeps = thm43_large.sweeps(cfg, seed, progress, _record) if cfg.structured else _sweeps(cfg, seed, progress)
     loss = loss_checks(*cfg.loss_partition, 0.2, 0.01, seed)
     notes = [thm43_large.lanczos_agreement(cfg, seed)] if cfg.structured else []
-    return judge(sweeps, loss), {"config": dataclasses.asdict(cfg), "sweeps": sweeps, "loss": loss, "notes": notes}
+    data = {"config": dataclasses.asdict(cfg), "sweeps": sweeps, "loss": loss, "notes": notes}
+    return judge(data), data
 
 
 def plot(data: dict, outdir) -> list:
