@@ -44,6 +44,7 @@ from experiments.analysis.features import (LAYERS, encoder_net, extract, load_fe
 from experiments.analysis.spectrum_numbers import ALPHAS, BETA, BETAS, Settings, analyse_all
 from experiments.analysis.spectrum_report import (RESULT, one_line, plot_monitor, read_monitor, summary_markdown, timing_text,
                                                   write_outputs)
+from experiments.cifar.noise import noise_option
 from experiments.common import runs
 from experiments.common.precision import use_float64
 
@@ -73,7 +74,7 @@ def add_parser(subparsers) -> None:
     p.add_argument("--limit", type=int, help="training images used, class-balanced subset as `--train-limit` of "
                    "`clspec cifar` (default: all)")
     p.add_argument("--test-limit", type=int, help="test images used for the head's test accuracy (default: all)")
-    p.add_argument("--noise", default="sym:0.8", help="label noise as in `clspec cifar train`: sym:RATE, symall:RATE, "
+    p.add_argument("--noise", default="sym:0.8", type=noise_option, help="label noise as in `clspec cifar train`: sym:RATE, symall:RATE, "
                    "asym:RATE, none (default sym:0.8)")
     p.add_argument("--noise-seed", type=int, help="seed of the label noise (default: --seed)")
     p.add_argument("--baseline", nargs="*", choices=BASELINES, default=[],

@@ -20,6 +20,7 @@ from pathlib import Path
 
 from experiments.common import argtypes, runs
 from experiments.cifar import configs, figures, methods, reproduce
+from experiments.cifar.noise import noise_option
 
 # What each preset costs on the 2-core machine and on one H200. cpu: measured on the quiet machine
 # (pre-training: configs.py; probe 24 s; ~25 s per fine-tuning epoch on 4,000 images);
@@ -87,7 +88,7 @@ def add_parser(subparsers) -> None:
     )
     tr.add_argument("--allow-other-data", action="store_true",
                     help="accept an --init checkpoint pre-trained on other data than --data (default: refuse)")
-    tr.add_argument("--noise", help="label noise: sym:RATE, symall:RATE, asym:RATE, human:VARIANT, none, RATE in "
+    tr.add_argument("--noise", type=noise_option, help="label noise: sym:RATE, symall:RATE, asym:RATE, human:VARIANT, none, RATE in "
                     f"[0, 1] (default per preset: {_by_preset('train', 'noise')})")
     tr.add_argument("--asym-map", metavar="FILE",
                     help="asym noise on a dataset other than CIFAR-10/100: a JSON object {\"source class\": "
@@ -290,7 +291,7 @@ def check_init_data(init: Path, pre_meta: dict, identity: dict, allow_other_data
 
 
 def run_train(args) -> int:
-    from experiments.cifar.noise import load_asym_map, make_noisy_labels, parse_noise_spec
+    from experiments.cifar.noise import load_asym_map, noisy_labels_for, parse_noise_spec
 
     cfg, out = _config(args, configs.TrainConfig, configs.train_preset, configs.train_dir)
     kind, _ = parse_noise_spec(cfg.noise)  # bad spec -> ValueError before any work
@@ -322,11 +323,8 @@ def run_train(args) -> int:
     if pre_meta is not None:
         check_init_data(init, pre_meta, train_set.identity, args.allow_other_data)
     human = _human_labels(cfg, args, train_set)
-    noisy = make_noisy_labels(
-        train_set.labels, cfg.noise, num_classes=len(train_set.classes),
-        seed=cfg.seed if cfg.noise_seed is None else cfg.noise_seed, human=human,
-        classes=train_set.classes, asym_map=asym_map,
-    )
+    noisy = noisy_labels_for(train_set, cfg.noise, seed=cfg.seed if cfg.noise_seed is None else cfg.noise_seed,
+                             human=human, asym_map=asym_map)
     print(f"train ({cfg.mode}, init {init or 'random'}) {cfg.arch} on {len(train_set.labels)} images, noise "
           f"{cfg.noise} (realized rate {float(noisy.rate):.4f}), {cfg.epochs} epochs -> {out}", file=sys.stderr)
     try:

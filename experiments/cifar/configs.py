@@ -101,7 +101,10 @@ class TrainConfig:
     def __post_init__(self):
         _check_common(self)
         from experiments.cifar import methods
+        from experiments.cifar.noise import normalize_spec
 
+        # the noise spec in its canonical spelling (SYM:.8 -> sym:0.8): one setting, one run folder
+        object.__setattr__(self, "noise", normalize_spec(self.noise))
         methods.check(self)
         if self.mode not in MODES:
             raise ValueError(f"mode must be one of {MODES}, got {self.mode!r}")

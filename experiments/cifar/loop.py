@@ -166,6 +166,7 @@ class _Loop:
             if _is_writer():
                 start_run(self.out, self.config(), seed=self.cfg.seed, files=RUN_FILES)
             _write_history(self.out, [])
+        runs.mark_started()  # from here on an error is the run's, not its arguments'
         return state_tree
 
     def _check_data(self, recorded: dict | None) -> None:

@@ -127,7 +127,7 @@ def run_grid(g: Grid, *, seeds: int | None = None, data: str | None = None, resu
     """Run or resume every run of the grid, then write the table. ``stop_after=(k, e)`` stops run k
     (0-based, in grid order) after e epochs and returns None, as an interrupted grid (for tests)."""
     from experiments.cifar import train as loops
-    from experiments.cifar.noise import make_noisy_labels
+    from experiments.cifar.noise import noisy_labels_for
 
     out = grid_dir(g, results)
     runs = g.runs(seeds)
@@ -143,7 +143,7 @@ def run_grid(g: Grid, *, seeds: int | None = None, data: str | None = None, resu
               f"({elapsed / 60:.1f} min so far)", file=sys.stderr, flush=True)
         if status == "done":
             continue
-        noisy = make_noisy_labels(train_set.labels, cfg.noise, num_classes=num_classes, seed=seed)
+        noisy = noisy_labels_for(train_set, cfg.noise, seed=seed)
         init = None
         if cell.init == "pretrained":  # pre-train (or resume) the CL init when the first run needs it
             init = ensure_pretrained(g, cfg.arch, results, pre_train, pre_test, progress) / "checkpoint.msgpack"

@@ -29,6 +29,20 @@ import numpy as np
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 
+# How many runs this process has started (:func:`mark_started`): the command line tells an error raised
+# once a run has started (its inputs were accepted: exit 1) from one raised before (bad input: exit 2).
+_STARTED = [0]
+
+
+def mark_started() -> None:
+    """Record that a run's work has started: every check of its inputs is behind it."""
+    _STARTED[0] += 1
+
+
+def runs_started() -> int:
+    """How many runs this process has started so far (see :func:`mark_started`)."""
+    return _STARTED[0]
+
 
 def _to_jsonable(obj: Any) -> Any:
     if dataclasses.is_dataclass(obj) and not isinstance(obj, type):
