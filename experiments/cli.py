@@ -5,9 +5,11 @@ parser it adds sets ``func`` to a callable taking the parsed arguments and
 returning an exit status. Bad input anywhere in a job raises ``ValueError`` (or
 ``OSError``, e.g. a missing or unwritable path) with a message that names it; ``main`` prints it
 as one line, prefixed with the full command (``clspec cifar pretrain: error: ...``), and exits
-with status 2. A run that fails on the way (a full disk, an I/O error) is one line naming the
-path, exit status 1: the inputs were fine, the outputs written before are kept as they were.
-Numeric options use the typed parsers of :mod:`experiments.argtypes`.
+with status 2. A run that fails on the way is one line too, exit status 1: the inputs were fine,
+the outputs written before are kept as they were. That is a full disk or an I/O error anywhere,
+and any ``ValueError`` / ``OSError`` raised after the job marked its run started
+(:func:`experiments.common.runs.mark_started`: the training loops, once their inputs are checked).
+Numeric options use the typed parsers of :mod:`experiments.common.argtypes`.
 Set ``CLSPEC_DEBUG=1`` to see the traceback.
 """
 
@@ -19,14 +21,16 @@ import importlib
 import os
 import sys
 
+from experiments.common import runs
+
 # Modules that contribute a sub-command, in the order `clspec --help` lists them.
 SUBCOMMANDS = (
-    "experiments.verify",
+    "experiments.ledger.verify",
     "experiments.cifar.cli",
-    "experiments.bench",
-    "experiments.spectrum",
-    "experiments.cifar.data.cache",
-    "experiments.jacobian",
+    "experiments.bench.simclr",
+    "experiments.analysis.spectrum",
+    "experiments.cifar.data.cache_command",
+    "experiments.analysis.jacobian",
 )
 
 # OSErrors of a run that failed on the way (exit 1); every other OSError is a bad path (exit 2).
@@ -71,14 +75,16 @@ def main(argv: list[str] | None = None) -> int:
         parser.print_help()
         return 2
     prog = getattr(args, "prog", None) or f"clspec {args.command}"
+    started = runs.runs_started()
     try:
         return int(args.func(args) or 0)
-    except (ValueError, OSError) as err:  # bad input: a value, a path that is missing or unwritable
+    except (ValueError, OSError) as err:  # bad input (a value, a missing or unwritable path), or a failed run
         if os.environ.get("CLSPEC_DEBUG"):
             raise
         message = str(err).splitlines()[0] if str(err) else type(err).__name__
         print(f"{prog}: error: {message}", file=sys.stderr)
-        return 1 if isinstance(err, OSError) and err.errno in RUN_FAILURES else 2
+        mid_run = runs.runs_started() > started or (isinstance(err, OSError) and err.errno in RUN_FAILURES)
+        return 1 if mid_run else 2
     except KeyboardInterrupt:
         print(f"{prog}: interrupted", file=sys.stderr)
         return 130

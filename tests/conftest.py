@@ -6,7 +6,9 @@ import jax
 import pytest
 from hypothesis import HealthCheck, settings
 
-jax.config.update("jax_enable_x64", True)
+from experiments.common.precision import use_float64
+
+use_float64()
 
 settings.register_profile(
     "ci", derandomize=True, deadline=None, print_blob=True, suppress_health_check=[HealthCheck.too_slow]
@@ -62,7 +64,7 @@ def pytest_report_header(config):
     so of CI's), so a failure can be matched to a release and a total time scaled to the machine."""
     from importlib.metadata import PackageNotFoundError, version
 
-    from experiments.bench import matmul_rate
+    from experiments.bench.timing import matmul_rate
 
     names = ("jax", "jaxlib", "flax", "optax", "numpy", "scipy", "pytest", "hypothesis")
     found = []

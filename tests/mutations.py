@@ -6,7 +6,7 @@ across the claimed ordering) and re-judges the saved measurements: the row must 
 
 Each family of checks has one test file ``tests/test_mutations_<family>.py`` that defines
 
-- ``MODULE``: the check module's name (``"experiments.checks.thm43"``);
+- ``MODULE``: the check module's name (``"experiments.ledger.checks.thm43"``);
 - ``MUTATIONS``: a list of :class:`Mutation`, one or more per row key.
 
 ``tests/test_mutation_coverage.py`` loads every such file and asserts that the row keys its
@@ -27,7 +27,8 @@ from collections.abc import Callable
 
 import numpy as np
 
-from experiments.claims import INFO
+from experiments.common.precision import use_float64
+from experiments.ledger.claims import INFO
 
 
 @dataclasses.dataclass(frozen=True)
@@ -69,9 +70,7 @@ def passable_keys(rows) -> list[str]:
 
 @functools.lru_cache(maxsize=None)
 def _run(module_name: str, preset: str, seed: int):
-    import jax
-
-    jax.config.update("jax_enable_x64", True)
+    use_float64()
     module = importlib.import_module(module_name)
     return module.run(preset, seed=seed)
 

@@ -15,7 +15,7 @@ TINY = ["bench", "simclr", "--arch", "tiny", "--batch", "8", "--image-size", "16
         "--matmul-size", "256", "--finetune-batch", "4", "--eval-batch", "8"]
 TORCH_PYTHON = os.environ.get("CLSPEC_TORCH_PYTHON", "/work/venvs/torch/bin/python")
 
-# A stand-in for a Python with torch: it speaks the worker protocol of experiments/torch_reference.py
+# A stand-in for a Python with torch: it speaks the worker protocol of experiments/bench/torch_reference.py
 # and reports every job as taking exactly TORCH_S seconds, so the per-round ratios are known.
 TORCH_S = 0.25
 FAKE_WORKER = textwrap.dedent(f"""
@@ -115,7 +115,7 @@ def test_torch_reference_has_the_same_architecture_as_the_flax_models(arch):
 
     from experiments.cifar.models import Classifier, ProjectionHead, SimCLRModel, make_encoder, param_count
 
-    script = Path(__file__).parents[1] / "experiments" / "torch_reference.py"
+    script = Path(__file__).parents[1] / "experiments" / "bench" / "torch_reference.py"
     proc = subprocess.run(
         [TORCH_PYTHON, str(script), "--arch", arch, "--batch", "2", "--finetune-batch", "2", "--eval-batch", "2",
          "--image-size", "8", "--no-stages"],

@@ -8,7 +8,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from experiments import bench_jacobian as bj
+from experiments.bench import jacobian as bj
 
 
 def _args(**kw):
@@ -71,5 +71,5 @@ def test_one_blocked_gram_measurement_counts_the_contraction_flops():
     # 4 blocks of 2 points (6 rows): 10 upper-triangle tiles of 6 x 6 x P
     assert r["plan"]["block"] == 2 and r["num_singular_values"] == 24
     assert r["contract_flop"] == 10 * 2 * 6 * 6 * model.P
-    assert r["full_product_flop"] == 2 * 24 * 24 * model.P  # the issue's count, 16 tiles' worth
+    assert r["full_product_flop"] == 2 * 24 * 24 * model.P  # the whole product, 16 tiles' worth
     assert r["blocks_computed"] == 4  # every block held: none recomputed

@@ -1,4 +1,4 @@
-"""The encoder checks C50-C69 that `clspec verify` runs (experiments/checks/encoders.py)."""
+"""The encoder checks C50-C69 that `clspec verify` runs (experiments/ledger/checks/encoders.py)."""
 
 import json
 import math
@@ -8,15 +8,15 @@ import pytest
 
 import mutations
 
-from experiments import checks
-from experiments.checks import encoders
-from experiments.claims import ERROR, FAIL, INFO, PASS
-from experiments.runs import write_json
+from experiments.ledger import checks
+from experiments.ledger.checks import encoders
+from experiments.ledger.claims import ERROR, FAIL, INFO, PASS
+from experiments.common.runs import write_json
 
 
 @pytest.fixture(scope="module")
 def smoke(tmp_path_factory):
-    rows, data = mutations.saved_run("experiments.checks.encoders", "smoke")  # one run, shared with the mutation tests
+    rows, data = mutations.saved_run("experiments.ledger.checks.encoders", "smoke")  # one run, shared with the mutation tests
     path = tmp_path_factory.mktemp("enc") / "data.json"
     write_json(path, data)  # the data must be JSON-able
     return rows, json.loads(path.read_text())
@@ -26,7 +26,7 @@ def test_claim_ids_are_in_the_encoder_range_and_registered():
     ids = [c.id for c in encoders.CLAIMS]
     assert len(ids) == len(set(ids))
     assert all(re.fullmatch(r"C(5\d|6\d)", i) for i in ids)
-    assert "experiments.checks.encoders" in checks.MODULES
+    assert "experiments.ledger.checks.encoders" in checks.MODULES
 
 
 def test_smoke_returns_a_finite_row_for_every_claim(smoke):

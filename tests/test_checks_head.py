@@ -1,5 +1,5 @@
-"""End-to-end smoke runs of the linear-head checks (experiments/checks/head.py: C30-C36, C48, C49;
-experiments/checks/flips.py: C37-C41; experiments/checks/contrast.py: C42-C47): every claim gets a row with a finite measured value, the
+"""End-to-end smoke runs of the linear-head checks (experiments/ledger/checks/head.py: C30-C36, C48, C49;
+experiments/ledger/checks/flips.py: C37-C41; experiments/ledger/checks/contrast.py: C42-C47): every claim gets a row with a finite measured value, the
 rows are a pure function of the saved data (``judge``), the data is JSON-able, figures are written."""
 
 import json
@@ -9,9 +9,9 @@ import pytest
 
 import mutations
 
-from experiments.checks import MODULES, contrast, flips, head
-from experiments.claims import FAIL, INFO, PASS
-from experiments.runs import _to_jsonable
+from experiments.ledger.checks import MODULES, contrast, flips, head
+from experiments.ledger.claims import FAIL, INFO, PASS
+from experiments.common.runs import _to_jsonable
 
 
 @pytest.fixture(scope="module", params=["head", "flips", "contrast"])
@@ -22,7 +22,7 @@ def smoke(request):
 
 
 def test_modules_are_registered_and_ids_in_range():
-    assert all(f"experiments.checks.{m}" in MODULES for m in ("head", "flips", "contrast"))
+    assert all(f"experiments.ledger.checks.{m}" in MODULES for m in ("head", "flips", "contrast"))
     ids = [c.id for m in (head, flips, contrast) for c in m.CLAIMS]
     assert len(ids) == len(set(ids))
     assert all(30 <= int(i[1:]) <= 49 for i in ids)

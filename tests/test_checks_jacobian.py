@@ -1,4 +1,4 @@
-"""experiments.checks.jacobian (C90-C97): the smoke run's rows, and mutation tests: each PASS-able
+"""experiments.ledger.checks.jacobian (C90-C97): the smoke run's rows, and mutation tests: each PASS-able
 row FAILs when its measurement is perturbed the way the claim forbids (and passes the other way)."""
 
 from __future__ import annotations
@@ -9,13 +9,13 @@ import numpy as np
 import pytest
 
 import mutations
-from experiments.checks import jacobian as cj
+from experiments.ledger.checks import jacobian as cj
 
 
 @pytest.fixture(scope="module")
 def smoke():
     """The smoke run, shared with tests/test_mutations_jacobian.py (one run per test session)."""
-    return mutations.saved_run("experiments.checks.jacobian", "smoke", 0)
+    return mutations.saved_run("experiments.ledger.checks.jacobian", "smoke", 0)
 
 
 def verdicts(data):

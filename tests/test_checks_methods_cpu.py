@@ -8,8 +8,8 @@ import math
 import numpy as np
 import pytest
 
-from experiments.checks import methods_cpu
-from experiments.claims import FAIL, INFO, PASS
+from experiments.ledger.checks import methods_cpu
+from experiments.ledger.claims import FAIL, INFO, PASS
 
 
 SYM, ASYM = methods_cpu.SYM, methods_cpu.ASYM
@@ -35,7 +35,7 @@ BASE = {("ce", "random"): 20.0, ("elr", "random"): 22.0, ("mixup", "random"): 18
 
 
 def verdicts(evidence):
-    return {r.claim: r for r in methods_cpu.judge(evidence)}
+    return {r.claim: r for r in methods_cpu.judge({"evidence": evidence})}
 
 
 def test_rows_pass_when_cl_init_is_better_and_report_mean_std_n():
@@ -78,7 +78,7 @@ def test_a_difference_within_two_standard_errors_is_unresolved_not_judged(gap):
 
 
 def test_missing_evidence_or_cells_are_info_with_a_reason():
-    assert all(r.verdict == INFO and "no evidence file" in r.note for r in methods_cpu.judge(None))
+    assert all(r.verdict == INFO and "no evidence file" in r.note for r in methods_cpu.judge({"evidence": None}))
     acc = {k: v for k, v in BASE.items() if k != ("crust", "pretrained")}
     rows = verdicts(fake_evidence(acc))
     assert rows["C103"].verdict == INFO and "crust/pretrained" in rows["C103"].note and math.isnan(rows["C103"].measured)

@@ -1,4 +1,4 @@
-"""experiments/checks/spectrum_real.py (C80-C89): rows from evidence, skipped without it, and every
+"""experiments/ledger/checks/spectrum_real.py (C80-C89): rows from evidence, skipped without it, and every
 PASS-able row FAILs when the evidence is perturbed the way the claim forbids."""
 
 from __future__ import annotations
@@ -10,16 +10,16 @@ import math
 import numpy as np
 import pytest
 
-from experiments.checks import MODULES, spectrum_real
-from experiments.claims import FAIL, INFO, PASS
-from experiments.runs import _to_jsonable
+from experiments.ledger.checks import MODULES, spectrum_real
+from experiments.ledger.claims import FAIL, INFO, PASS
+from experiments.common.runs import _to_jsonable
 
 
 @pytest.fixture(scope="module")
 def evidence():
     """clspec spectrum's analysis on synthetic stand-ins: CL = separated class clusters, random init =
     Gaussian of the same shape, raw = wider Gaussian; sym 0.4 noise (below Thm 4.5's threshold for K = 4)."""
-    from experiments.spectrum import BETAS, Settings, analyse_all
+    from experiments.analysis.spectrum_numbers import BETAS, Settings, analyse_all
 
     rng = np.random.default_rng(0)
     K, n_per, d = 4, 30, 12
@@ -43,7 +43,7 @@ def _by(rows):
 
 
 def test_registered_ids_in_range_and_missing_evidence_is_skipped(tmp_path):
-    assert "experiments.checks.spectrum_real" in MODULES
+    assert "experiments.ledger.checks.spectrum_real" in MODULES
     ids = [c.id for c in spectrum_real.CLAIMS]
     assert len(set(ids)) == len(ids) and all(80 <= int(i[1:]) <= 89 for i in ids)
     rows, data = spectrum_real.run("smoke", evidence=tmp_path / "none.json")
@@ -65,6 +65,15 @@ def test_rows_on_structured_evidence_pass(evidence, tmp_path):
     assert all(math.isfinite(r.measured) for r in rows if r.verdict != INFO)
     paths = spectrum_real.plot(json.loads(json.dumps(_to_jsonable(data))), tmp_path)
     assert len(paths) == 1 and paths[0].read_bytes()[:4] == b"\x89PNG"
+
+
+def test_judge_re_judges_the_saved_data_as_the_evidence_itself():
+    """``judge(data)`` on a run's saved data gives the rows of the committed evidence file, row for row."""
+    rows, data = spectrum_real.run("cpu")
+    saved = json.loads(json.dumps(_to_jsonable(data)))
+    again = spectrum_real.judge(saved)
+    direct = spectrum_real.rows_from_evidence(json.loads(spectrum_real.EVIDENCE.read_text()))
+    assert [r.as_dict() for r in again] == [r.as_dict() for r in direct] == [r.as_dict() for r in rows]
 
 
 def _perturbed(evidence, edit):

@@ -12,6 +12,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from experiments.cifar import configs
 from experiments.cli import main
 from experiments.cifar.models import ARCHS
 
@@ -305,3 +306,35 @@ def test_resume_refuses_changed_settings_and_records_new_epochs(tmp_path, folder
     assert config["epochs"] == 2 and config["preset"] == "smoke"
     assert config["changes"] == [{"after_epoch": 1, "setting": "epochs", "from": 1, "to": 2}]
     assert len((out / "metrics.jsonl").read_text().splitlines()) == 2
+
+
+def test_the_noise_spec_is_parsed_once_into_its_canonical_spelling(folder, capsys, tmp_path, monkeypatch):
+    """SYM:.8 and sym:0.8 are one setting: the option's value, the config and the run folder are the same;
+    a bad spec is argparse's one-line error naming --noise."""
+    from experiments.cli import build_parser
+
+    parse = lambda spec: build_parser().parse_args(["cifar", "train", "--noise", spec]).noise  # noqa: E731
+    assert parse("SYM:.8") == parse("sym:0.8") == "sym:0.8" and parse(" Asym:0.40 ") == "asym:0.4"
+    assert configs.train_dir(configs.TrainConfig(noise="SYM:.8")) == configs.train_dir(configs.TrainConfig(noise="sym:0.8"))
+    monkeypatch.chdir(tmp_path)
+    code, _, err = run(["cifar", "train", "--preset", "smoke", "--data", str(folder), "--noise", "sym:1.5"], capsys)
+    assert code == 2 and err.strip().splitlines() == [
+        "clspec cifar train: error: argument --noise: noise rate must be in [0, 1], got 1.5 in noise spec 'sym:1.5'"]
+
+
+def test_an_error_raised_mid_run_exits_1_with_its_message(folder, capsys, tmp_path, monkeypatch):
+    """Once the run has started (inputs checked, run folder written), a ValueError is the run's failure: exit 1,
+    one line; the same error before the start would be bad input (exit 2, test_bad_input_is_one_line_and_exit_2)."""
+    from experiments.cifar import train as loops
+
+    def broken(*a, **kw):
+        raise ValueError("evaluation failed at epoch 1")
+
+    monkeypatch.setattr(loops, "label_metrics", broken)
+    monkeypatch.chdir(tmp_path)
+    argv = ["cifar", "train", "--preset", "smoke", "--data", str(folder), "--init", "random", "--no-progress",
+            "--out", "run"]
+    code, _, err = run(argv, capsys)
+    assert code == 1
+    assert err.strip().splitlines()[-1] == "clspec cifar train: error: evaluation failed at epoch 1"
+    assert (tmp_path / "run" / "config.json").exists()  # the run had started

@@ -15,6 +15,7 @@ import pytest
 
 from experiments.cifar import checkpoint as ckpt
 from experiments.cifar import configs
+from experiments.cifar import loop
 from experiments.cifar import train as loops
 from experiments.cifar.methods import crust, elr, facility, mixup
 from experiments.cifar.noise import make_noisy_labels
@@ -246,7 +247,7 @@ def test_kill_and_resume_with_method_state_is_exact(method, tmp_path, data, nois
         # t = sum over visits of (1 - beta) beta^(later visits) p / sum p: its sum is 1 - 0.7^visits.
         visits = np.zeros(96, int)
         for e in range(3):
-            visits[loops.epoch_order(cfg.seed, e, 96)[: 96 // cfg.batch_size * cfg.batch_size]] += 1
+            visits[loop.epoch_order(cfg.seed, e, 96)[: 96 // cfg.batch_size * cfg.batch_size]] += 1
         np.testing.assert_allclose(target.sum(1), 1 - 0.7 ** visits, rtol=1e-5, atol=1e-6)
     else:  # from epoch 2 (after the 1-epoch warm-up) the epochs visit the coreset only
         rows = read_jsonl(tmp_path / "full" / "metrics.jsonl")

@@ -368,3 +368,19 @@ def test_cifar100_asym_by_name_matches_the_superclass_map():
     assert asym_map_for(CIFAR100_CLASSES) == cifar100_asym_map()
     with pytest.raises(ValueError, match="the CIFAR-100 map needs classes apple"):
         asym_map_for([f"c{i}" for i in range(100)])
+
+
+def test_asymmetric_noise_of_a_dataset_is_applied_by_class_name():
+    """noisy_labels_for (clspec cifar train and reproduce): the CIFAR-10 map follows the class names, whatever
+    their order in the dataset (truck -> automobile, cat <-> dog, ...)."""
+    from experiments.cifar.data import Dataset
+    from experiments.cifar.noise import CIFAR10_ASYM_NAMES, noisy_labels_for
+
+    names = ("truck", "ship", "horse", "frog", "dog", "deer", "cat", "bird", "automobile", "airplane")  # reversed
+    labels = np.repeat(np.arange(10), 20)
+    ds = Dataset(images=np.zeros((200, 2, 2, 3), np.uint8), labels=labels, classes=names, source="test")
+    noisy = noisy_labels_for(ds, "asym:0.5", seed=0)
+    moved = noisy.labels != labels
+    pairs = {(names[a], names[b]) for a, b in zip(labels[moved], noisy.labels[moved])}
+    assert pairs == set(CIFAR10_ASYM_NAMES.items())
+    assert noisy.spec == "asym:0.5" and moved.sum() == 10 * len(CIFAR10_ASYM_NAMES)

@@ -29,13 +29,13 @@ RTOL = 1e-5
 SCRIPT = r"""
 import json
 import jax, jax.numpy as jnp, numpy as np
-from experiments.cifar import train as loops
+from experiments.cifar import methods, train_steps
 from experiments.cifar.configs import TrainConfig
 from experiments.cifar.parallel import data_parallel
 from experiments.cifar.steps import create_state
 
 assert jax.device_count() == 4, jax.devices()
-model, tx, step = loops._finetune_step("tiny", 10, 5e-3, 1e-3, 0.9, True)
+model, tx, step = train_steps._finetune_step("tiny", 10, 5e-3, 1e-3, 0.9, True)
 state = create_state(model, tx, jax.random.PRNGKey(0), (32, 32, 3))
 rng = np.random.default_rng(0)
 images = rng.integers(0, 256, (16, 32, 32, 3), dtype=np.uint8)
@@ -43,10 +43,10 @@ labels = rng.integers(0, 10, 16).astype(np.int64)
 key = jax.random.PRNGKey(3)
 
 def loss_fn(params, batch_stats, images, labels):
-    x = loops.crop_flip(key, images)
+    x = train_steps.crop_flip(key, images)
     logits, upd = model.apply({"params": params, "batch_stats": batch_stats},
                               x.astype(jnp.float32) / 255.0, train=True, mutable=["batch_stats"])
-    return jnp.mean(loops.cross_entropy(logits, labels)), upd["batch_stats"]
+    return jnp.mean(methods.cross_entropy(logits, labels)), upd["batch_stats"]
 
 grad_fn = jax.jit(jax.value_and_grad(loss_fn, has_aux=True))
 out = {}

@@ -7,7 +7,7 @@ import json
 
 import pytest
 
-from experiments.cifar import configs, reproduce
+from experiments.cifar import configs, grids, reproduce
 from experiments.cli import main
 from tests.test_cifar_cli import _cache, folder, run  # noqa: F401  (fixtures: a private cache, the image folder)
 
@@ -89,7 +89,7 @@ def test_tables_are_defined_for_every_preset():
     assert len(paper.runs()) == 4 * 2 * 4 * 3 and paper.train.epochs == 120
     t2 = reproduce.grid(2, "paper")
     assert {c.arch for c in t2.cells} == {"resnet32", "resnet34"} and {c.method for c in t2.cells} == {"mixup"}
-    assert {c.label for c in reproduce.grid(3, "paper").cells} == set(reproduce.PAPER_T3)
+    assert {c.label for c in reproduce.grid(3, "paper").cells} == set(grids.PAPER_T3)
     cpu = reproduce.grid(1, "cpu")
     assert len(cpu.runs()) == 32 and cpu.subset is None and cpu.train.epochs == 8
     assert [c.noise for c in cpu.cells] == ["sym:0.8"] * 8 + ["asym:0.4"] * 8

@@ -16,6 +16,7 @@ import pytest
 
 from experiments.cifar import checkpoint as ckpt
 from experiments.cifar import configs
+from experiments.cifar import evaluate, loop, monitors, train_steps
 from experiments.cifar import train as loops
 from experiments.cifar.data import Dataset
 from experiments.cifar.noise import make_noisy_labels
@@ -44,7 +45,7 @@ TRAIN = dataclasses.replace(configs.train_preset("smoke"), epochs=2, noise="sym:
 
 
 def strip_timing(rows):
-    return [{k: v for k, v in r.items() if k not in loops.TIMING_FIELDS} for r in rows]
+    return [{k: v for k, v in r.items() if k not in loop.TIMING_FIELDS} for r in rows]
 
 
 def read_jsonl(path):
@@ -73,7 +74,7 @@ def noisy(data):
 def test_finetune_steps_change_params_and_lower_loss_on_a_fixed_batch():
     # The step the smoke runs use (compiled once for the whole module); the same key every
     # time, so the random crop and flip are the same: a fixed batch.
-    model, tx, step = loops._finetune_step("tiny", 10, TRAIN.lr, TRAIN.weight_decay, TRAIN.momentum, True)
+    model, tx, step = train_steps._finetune_step("tiny", 10, TRAIN.lr, TRAIN.weight_decay, TRAIN.momentum, True)
     state = create_state(model, tx, jax.random.PRNGKey(0), (32, 32, 3))
     batch = make_dataset(32, 3)
     losses, s = [], state
@@ -88,11 +89,11 @@ def test_finetune_steps_change_params_and_lower_loss_on_a_fixed_batch():
 
 
 def test_probe_step_updates_only_the_linear_layer():
-    model = loops.classifier("tiny", 10)
-    tx = loops.train_optimizer(TRAIN)
+    model = train_steps.classifier("tiny", 10)
+    tx = train_steps.train_optimizer(TRAIN)
     state = create_state(model, tx, jax.random.PRNGKey(0), (32, 32, 3))
     state = state.replace(opt_state=tx.init(state.params["linear"]))
-    step = loops.make_probe_step(tx)
+    step = train_steps.make_probe_step(tx)
     feats = jax.random.normal(jax.random.PRNGKey(1), (32, 16), jnp.float32)
     labels = jnp.arange(32) % 10
     new, m = step(state, feats, labels)
@@ -113,7 +114,7 @@ def test_probe_run_leaves_the_pretrained_encoder_unchanged(tmp_path, data, pretr
     assert same_tree(run_state["params"]["encoder"], pre_state["params"]["encoder"])
     assert same_tree(run_state["batch_stats"]["encoder"], pre_state["batch_stats"]["encoder"])
     # ...while the linear layer did train (it starts from a random init with seed 0).
-    fresh = create_state(loops.classifier("tiny", 10), loops.train_optimizer(cfg), jax.random.PRNGKey(0), (32, 32, 3))
+    fresh = create_state(train_steps.classifier("tiny", 10), train_steps.train_optimizer(cfg), jax.random.PRNGKey(0), (32, 32, 3))
     assert not same_tree(run_state["params"]["linear"], jax.device_get(fresh.params["linear"]))
 
 
@@ -153,7 +154,7 @@ def test_nan_loss_stops_the_run_and_keeps_the_last_good_checkpoint(tmp_path, dat
     def poison(epoch, step, metrics):  # epoch and step count from 0 here
         return {**metrics, "loss": jnp.float32(np.nan)} if (epoch, step) == (1, 1) else metrics
 
-    with pytest.raises(loops.NonFiniteLoss, match=r"loss is nan at epoch 2 step 2;.*last good checkpoint"):
+    with pytest.raises(loop.NonFiniteLoss, match=r"loss is nan at epoch 2 step 2;.*last good checkpoint"):
         loops.train(cfg, tmp_path, *data, noisy, resume=True, step_hook=poison)
     assert (tmp_path / "checkpoint.msgpack").read_bytes() == good
     assert ckpt.load_raw(tmp_path)[1]["epoch"] == 1
@@ -186,13 +187,13 @@ def test_checkpoint_write_is_atomic(tmp_path, monkeypatch):
 
 
 def test_data_order_and_keys_are_functions_of_seed_epoch_step():
-    a, b = loops.epoch_order(3, 5, 100), loops.epoch_order(3, 5, 100)
+    a, b = loop.epoch_order(3, 5, 100), loop.epoch_order(3, 5, 100)
     assert np.array_equal(a, b) and sorted(a) == list(range(100))
-    assert not np.array_equal(a, loops.epoch_order(3, 6, 100))
-    assert not np.array_equal(a, loops.epoch_order(4, 5, 100))
-    k = jax.random.key_data(loops.step_key(0, 1, 2))
-    assert np.array_equal(k, jax.random.key_data(loops.step_key(0, 1, 2)))
-    assert not np.array_equal(k, jax.random.key_data(loops.step_key(0, 2, 1)))
+    assert not np.array_equal(a, loop.epoch_order(3, 6, 100))
+    assert not np.array_equal(a, loop.epoch_order(4, 5, 100))
+    k = jax.random.key_data(loop.step_key(0, 1, 2))
+    assert np.array_equal(k, jax.random.key_data(loop.step_key(0, 1, 2)))
+    assert not np.array_equal(k, jax.random.key_data(loop.step_key(0, 2, 1)))
 
 
 def test_knn_accuracy_on_separable_and_on_shuffled_features():
@@ -202,19 +203,19 @@ def test_knn_accuracy_on_separable_and_on_shuffled_features():
     feats = centres[labels] + rng.normal(size=(200, 8)) * 0.1
     test_labels = rng.integers(0, 5, 50)
     test_feats = centres[test_labels] + rng.normal(size=(50, 8)) * 0.1
-    assert loops.knn_accuracy(feats, labels, test_feats, test_labels, k=20, num_classes=5) == 1.0
-    shuffled = loops.knn_accuracy(feats, rng.permutation(labels), test_feats, test_labels, k=20, num_classes=5)
+    assert monitors.knn_accuracy(feats, labels, test_feats, test_labels, k=20, num_classes=5) == 1.0
+    shuffled = monitors.knn_accuracy(feats, rng.permutation(labels), test_feats, test_labels, k=20, num_classes=5)
     assert shuffled < 0.6
 
 
 def test_crop_flip_keeps_pixels_and_is_deterministic():
     images = jnp.asarray(make_dataset(8, 0).images)
-    a = loops.crop_flip(jax.random.PRNGKey(0), images)
+    a = train_steps.crop_flip(jax.random.PRNGKey(0), images)
     assert a.shape == images.shape and a.dtype == images.dtype
-    assert np.array_equal(a, loops.crop_flip(jax.random.PRNGKey(0), images))
-    assert not np.array_equal(a, loops.crop_flip(jax.random.PRNGKey(1), images))
+    assert np.array_equal(a, train_steps.crop_flip(jax.random.PRNGKey(0), images))
+    assert not np.array_equal(a, train_steps.crop_flip(jax.random.PRNGKey(1), images))
     # With no padding a crop is the image itself, possibly mirrored.
-    b = loops.crop_flip(jax.random.PRNGKey(0), images, pad=0)
+    b = train_steps.crop_flip(jax.random.PRNGKey(0), images, pad=0)
     for i in range(8):
         assert np.array_equal(b[i], images[i]) or np.array_equal(b[i], images[i][:, ::-1])
 
@@ -235,7 +236,7 @@ def test_presets_are_valid_and_paper_defaults():
 
 def test_a_diverging_probe_stops_with_a_message(tmp_path, data, pretrained, noisy):
     cfg = dataclasses.replace(TRAIN, mode="probe", lr=1e30, momentum=0.0)  # overflows at once
-    with pytest.raises(loops.NonFiniteLoss, match=r"loss is (nan|inf) at epoch 1 step \d+"):
+    with pytest.raises(loop.NonFiniteLoss, match=r"loss is (nan|inf) at epoch 1 step \d+"):
         loops.train(cfg, tmp_path, *data, noisy, init=pretrained[0])
 
 
@@ -243,10 +244,10 @@ def test_label_metrics_separate_the_mislabelled_points():
     clean = np.array([0, 1, 2, 0])
     noisy = np.array([0, 2, 2, 1])  # points 1 and 3 are mislabelled
     logits = np.log(np.array([[0.8, 0.1, 0.1], [0.1, 0.1, 0.8], [0.1, 0.1, 0.8], [0.8, 0.1, 0.1]]))
-    m = loops.label_metrics(logits, clean, noisy)
+    m = evaluate.label_metrics(logits, clean, noisy)
     assert m["acc_clean"] == 0.75 and m["acc_noisy"] == 0.75
     assert m["noisy_points_memorized"] == 0.5  # point 1 predicted as its noisy label, point 3 not
     assert m["noisy_points_loss"] == pytest.approx(-(np.log(0.8) + np.log(0.1)) / 2, rel=1e-6)
     assert m["clean_points_loss"] == pytest.approx(-np.log(0.8), rel=1e-6)
-    none = loops.label_metrics(logits, clean, clean)
+    none = evaluate.label_metrics(logits, clean, clean)
     assert none["noisy_points_loss"] is None and none["noisy_points_memorized"] is None

@@ -3,7 +3,7 @@ checkpoint, kill -9 in the middle of a checkpoint write.
 
 After each fault every file a good run wrote before is byte-identical, no temporary file is
 left, and the run either resumes (to the numbers of an uninterrupted run) or fails with one
-line naming the path. The full disk is a patched writer (``experiments.runs._write``, the one
+line naming the path. The full disk is a patched writer (``experiments.common.runs._write``, the one
 function every clspec file write goes through) raising ``ENOSPC`` at the k-th write, for every
 k a run has.
 """
@@ -24,7 +24,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from experiments import runs
+from experiments.common import runs
 from experiments.cli import main
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -57,8 +57,9 @@ class DiskFull:
 @pytest.fixture
 def fake_project(tmp_path, monkeypatch):
     """A project root whose ledger records a full smoke run of one quick check module with two figures."""
-    from experiments import checks, plotting, verify
-    from experiments.claims import LE, Claim, row
+    from experiments.ledger import checks, verify
+    from experiments.common import plotting
+    from experiments.ledger.claims import LE, Claim, row
 
     claim = Claim("C900", "test", "a quick claim with two figures")
 
@@ -214,7 +215,7 @@ _SLOW_WRITER = """
 import sys, time
 from pathlib import Path
 sys.path.insert(0, sys.argv[1])
-from experiments import runs
+from experiments.common import runs
 from experiments.cli import main
 real, count = runs._write, [0]
 def slow(f, data, path):

@@ -9,6 +9,7 @@ import pytest
 from hypothesis import given, settings, strategies as st
 
 from theory import jacobian as jac
+from theory import jacobian_lanczos as lz
 
 RTOL = {"float32": 1e-5, "float64": 1e-10}
 
@@ -112,8 +113,8 @@ def test_lanczos_top_k_matches_dense_top_k_with_small_residuals():
     model = jac.make_model(apply, params, x)
     G = jac.gram(model, x, block=4)
     lam_ref = np.linalg.eigvalsh(G)[::-1]
-    matvec = jac.gram_matvec(model, x, block=3)
-    lam, V, res = jac.lanczos(matvec, G.shape[0], 5, key=jax.random.PRNGKey(0))
+    matvec = lz.gram_matvec(model, x, block=3)
+    lam, V, res = lz.lanczos(matvec, G.shape[0], 5, key=jax.random.PRNGKey(0))
     assert rel(lam, lam_ref[:5]) < 1e-10
     assert np.all(res < 1e-8 * lam_ref[0])
     # the matvec itself is G v
@@ -126,13 +127,13 @@ def test_deflated_frobenius_estimate_is_exact_when_the_deflation_is_complete():
     x = inputs("mlp", 5, jnp.float64)
     model = jac.make_model(apply, params, x)
     G = jac.gram(model, x)
-    matvec = jac.gram_matvec(model, x, block=5)
-    lam, V, _ = jac.lanczos(matvec, 10, 6, key=jax.random.PRNGKey(1), steps=10)
-    est, se = jac.gram_fro_deflated(matvec, V, lam, key=jax.random.PRNGKey(2), samples=8)
+    matvec = lz.gram_matvec(model, x, block=5)
+    lam, V, _ = lz.lanczos(matvec, 10, 6, key=jax.random.PRNGKey(1), steps=10)
+    est, se = lz.gram_fro_deflated(matvec, V, lam, key=jax.random.PRNGKey(2), samples=8)
     fro = np.linalg.norm(G)
     assert abs(est - fro) <= 1e-3 * fro + 4 * se
     # and wrong when half the spectrum is dropped from the deflation without sampling it enough
-    est_bad, _ = jac.gram_fro_deflated(matvec, V[:, :1], lam[:1], key=jax.random.PRNGKey(2), samples=2)
+    est_bad, _ = lz.gram_fro_deflated(matvec, V[:, :1], lam[:1], key=jax.random.PRNGKey(2), samples=2)
     assert np.isfinite(est_bad)
 
 
@@ -224,7 +225,7 @@ def test_bad_models_are_refused_with_one_line_errors():
     with pytest.raises(ValueError, match="not finite"):
         jac.check_outputs(model, x.at[1, 0].set(jnp.nan), block=2)
     with pytest.raises(ValueError, match=r"k must be in \[1, nK\)"):
-        jac.lanczos(lambda v: v, 12, 12, key=jax.random.PRNGKey(0))
+        lz.lanczos(lambda v: v, 12, 12, key=jax.random.PRNGKey(0))
 
 
 def test_custom_vjp_networks_are_refused_for_forward_mode_but_not_for_the_gram():
@@ -241,7 +242,7 @@ def test_custom_vjp_networks_are_refused_for_forward_mode_but_not_for_the_gram()
     x = inputs("mlp", 4, jnp.float64)
     model = jac.make_model(apply, params, x)
     with pytest.raises(ValueError, match="custom_vjp.*conv_impl='lax'"):
-        jac.gram_matvec(model, x, block=2)
+        lz.gram_matvec(model, x, block=2)
     G = jac.gram(model, x)  # reverse mode only
     J = dense_jacobian(apply, params, x)
     assert rel(G, J @ J.T) < 1e-12
@@ -259,12 +260,12 @@ def test_every_cifar_conv_formulation_works_in_forward_mode():
         jac.check_forward_mode(model, x)
         G = jac.gram(model, x).astype(np.float64)
         u = np.random.default_rng(0).standard_normal(6)
-        assert rel(jac.gram_matvec(model, x, block=2)(u), G @ u) < 1e-4
+        assert rel(lz.gram_matvec(model, x, block=2)(u), G @ u) < 1e-4
 
 
 def test_jacobian_conv_choice_gives_the_lax_gram():
     """`auto` picks cols for Jacobian work on CPU; its Gram is lax's (float32, 1e-5)."""
-    from experiments.jacobian import apply_fn, build_network, jacobian_conv_impl
+    from experiments.analysis.jacobian import apply_fn, build_network, jacobian_conv_impl
 
     assert jacobian_conv_impl("auto") == ("cols" if jax.default_backend() == "cpu" else "lax")
     assert jacobian_conv_impl("hybrid") == "hybrid"

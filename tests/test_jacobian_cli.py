@@ -39,7 +39,7 @@ def _cache(tmp_path, monkeypatch):
 
 def _checkpoint(path, *, arch="tiny", kind="pretrain", scale=1.5, nan=False, wrong_shape=False):
     from experiments.cifar import checkpoint as ckpt
-    from experiments.jacobian import build_network
+    from experiments.analysis.jacobian import build_network
 
     _, v = build_network("tiny", K=10, seed=7, image_shape=(16, 16, 3))
     enc = jax.tree_util.tree_map(lambda a: np.asarray(a) * scale, v["params"]["encoder"])
@@ -95,6 +95,27 @@ def test_matrix_free_path_matches_the_full_spectrum(folder, tmp_path, capsys):
     assert abs(lz["pi_I"] - g5["pi_I"]) < 1e-4 * g5["pi_I"]
     assert max(lz["relative_residuals"]) < 1e-3
     assert abs(lz["ratio"] - g5["ratio"]) < 0.05 * g5["ratio"]
+
+
+def test_the_gram_eigh_runs_on_one_blas_thread(folder, tmp_path, capsys, monkeypatch):
+    """The full spectrum's eigh runs with every BLAS library limited to one thread, and only there."""
+    from threadpoolctl import threadpool_info
+
+    from theory import jacobian as jac
+
+    real, threads = jac.spectrum, []
+
+    def recording(G):
+        threads.append({i["num_threads"] for i in threadpool_info() if i["user_api"] == "blas"})
+        return real(G)
+
+    blas = lambda: sorted(i["num_threads"] for i in threadpool_info() if i["user_api"] == "blas")  # noqa: E731
+    monkeypatch.setattr(jac, "spectrum", recording)
+    before = blas()
+    code, _, err = run(base(folder, tmp_path), capsys)
+    assert code == 0, err
+    assert threads and all(t == {1} for t in threads), threads
+    assert blas() == before  # the limit is lifted afterwards
 
 
 def test_interrupted_gram_resumes_without_recomputing_its_tiles(folder, tmp_path, capsys, monkeypatch):

@@ -1,6 +1,6 @@
 """Every PASS-able row of the ledger has a mutation test that flips it (``tests/mutations.py``).
 
-Every check module of ``experiments.checks.MODULES`` has a ``tests/test_mutations_<family>.py``
+Every check module of ``experiments.ledger.checks.MODULES`` has a ``tests/test_mutations_<family>.py``
 (or is declared in :data:`NO_PASSABLE_ROWS`, and then must have no PASS-able row): none is
 skipped. The row keys its MUTATIONS cover must equal the keys of the module's rows whose verdict
 is PASS or FAIL (not INFO) at the smoke preset; a file that judges synthetic evidence instead of a
@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 import mutations
-from experiments import checks
+from experiments.ledger import checks
 
 HERE = Path(__file__).resolve().parent
 

@@ -1,4 +1,4 @@
-"""Mutation tests of the contrast / dynamics rows (experiments/checks/contrast.py: C42-C46).
+"""Mutation tests of the contrast / dynamics rows (experiments/ledger/checks/contrast.py: C42-C46).
 
 - C42/C43: the CL head's curve and the baseline's swapped (the baseline then fits fewer flipped
   labels); for a FAIL (a finding) the repair: the baseline fits more flipped labels at every beta;
@@ -10,12 +10,12 @@ from __future__ import annotations
 
 
 import mutations
-from experiments.checks import contrast
+from experiments.ledger.checks import contrast
 from mutations import Mutation
 from test_mutations_head import setter, standard_tests
 from theory import bounds
 
-MODULE = "experiments.checks.contrast"
+MODULE = "experiments.ledger.checks.contrast"
 
 
 def _rows(data):

@@ -1,4 +1,4 @@
-"""Mutation tests of the trained-encoder rows (experiments/checks/encoders.py: C50-C56, C62, C63).
+"""Mutation tests of the trained-encoder rows (experiments/ledger/checks/encoders.py: C50-C56, C62, C63).
 
 The saved measurements of one run are mutated and re-judged by ``encoders.judge`` (re-judging
 never retrains). Each row has a mutation past its bound the way the claim forbids (FAIL) and one
@@ -15,10 +15,10 @@ from __future__ import annotations
 
 
 import mutations
-from experiments.checks import encoders
+from experiments.ledger.checks import encoders
 from test_mutations_head import setter, standard_tests
 
-MODULE = "experiments.checks.encoders"
+MODULE = "experiments.ledger.checks.encoders"
 
 
 def _pair(key, what, fn):

@@ -1,4 +1,4 @@
-"""Mutation tests of the trained-encoder rows inside Assumptions 4.1-4.2 (experiments/checks/encoders_a41.py: C65-C68).
+"""Mutation tests of the trained-encoder rows inside Assumptions 4.1-4.2 (experiments/ledger/checks/encoders_a41.py: C65-C68).
 
 The saved measurements of one run are re-judged by ``encoders_a41.judge``. Each row has a mutation past
 its bound (FAIL) and one inside it (PASS, the repair of a row that FAILs, as C65 and C68 do at the 300-step
@@ -11,10 +11,10 @@ from __future__ import annotations
 import pytest
 
 import mutations
-from experiments.checks import encoders, encoders_a41
+from experiments.ledger.checks import encoders, encoders_a41
 from test_mutations_head import standard_tests
 
-MODULE = "experiments.checks.encoders_a41"
+MODULE = "experiments.ledger.checks.encoders_a41"
 
 
 def _prominence(name):

@@ -1,4 +1,4 @@
-"""Mutation tests of the Theorem 4.5 rows (experiments/checks/flips.py: C37, C38, C41).
+"""Mutation tests of the Theorem 4.5 rows (experiments/ledger/checks/flips.py: C37, C38, C41).
 
 The saved measurements of one run (smoke by default, the cpu preset under ``-m slow``) are
 mutated the way the claim forbids and re-judged by ``flips.judge``:
@@ -14,12 +14,12 @@ from __future__ import annotations
 
 import numpy as np
 
-from experiments.checks import flips
+from experiments.ledger.checks import flips
 from mutations import Mutation
 from test_mutations_head import setter, standard_tests
 from theory import bounds
 
-MODULE = "experiments.checks.flips"
+MODULE = "experiments.ledger.checks.flips"
 
 
 def _rows(data):

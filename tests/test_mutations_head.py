@@ -1,4 +1,4 @@
-"""Mutation tests of the Eq. 13 / Theorem 4.4 rows (experiments/checks/head.py: C30-C36, C48, C49).
+"""Mutation tests of the Eq. 13 / Theorem 4.4 rows (experiments/ledger/checks/head.py: C30-C36, C48, C49).
 
 The saved measurements of one run (smoke preset by default, the cpu preset's real sweeps under
 ``-m slow``) are mutated the way the claim forbids and re-judged by ``head.judge``:
@@ -22,11 +22,11 @@ import numpy as np
 import pytest
 
 import mutations
-from experiments.checks import head
+from experiments.ledger.checks import head
 from mutations import Mutation
 from theory import bounds
 
-MODULE = "experiments.checks.head"
+MODULE = "experiments.ledger.checks.head"
 
 
 def _rows(data):

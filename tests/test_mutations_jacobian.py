@@ -1,4 +1,4 @@
-"""Mutation tests of the Jacobian rows (experiments/checks/jacobian.py: C90-C97).
+"""Mutation tests of the Jacobian rows (experiments/ledger/checks/jacobian.py: C90-C97).
 
 The saved measurements of one run (smoke preset; the cpu preset under ``-m slow``) are mutated and
 re-judged by ``jacobian.judge``; C95-C97 read the committed CPU-scale evidence, which is mutated
@@ -22,10 +22,10 @@ import numpy as np
 import pytest
 
 import mutations
-from experiments.checks import jacobian as cj
+from experiments.ledger.checks import jacobian as cj
 from test_mutations_head import coverage
 
-MODULE = "experiments.checks.jacobian"
+MODULE = "experiments.ledger.checks.jacobian"
 STEP = 0.01
 
 

@@ -1,6 +1,6 @@
-"""Mutation tests of the Table 1 CPU-scale rows (experiments/checks/methods_cpu.py: C100-C10x).
+"""Mutation tests of the Table 1 CPU-scale rows (experiments/ledger/checks/methods_cpu.py: C100-C10x).
 
-The committed evidence (``experiments/evidence/table1_cpu.json``) is replaced by the grid, so the
+The committed evidence (``experiments/ledger/evidence/table1_cpu.json``) is replaced by the grid, so the
 rows are judged here on synthetic evidence of the same schema (runs with method / init / noise /
 seed / last_test_acc / best_test_acc), with every cell the module reads: CL init ahead of random
 init by 8-10 points over two seeds, each cell's spread 0.7 (the difference is resolved, about 12
@@ -17,11 +17,11 @@ from __future__ import annotations
 
 import pytest
 
-from experiments.checks import methods_cpu
-from experiments.claims import FAIL, PASS
+from experiments.ledger.checks import methods_cpu
+from experiments.ledger.claims import FAIL, PASS
 from mutations import Mutation, by_key, passable_keys
 
-MODULE = "experiments.checks.methods_cpu"
+MODULE = "experiments.ledger.checks.methods_cpu"
 METHODS = ("ce", "elr", "mixup", "crust")
 NON_CL = ("elr", "mixup", "crust")  # C104's comparison cells (random init)
 DROP = 5.0  # points: 7 standard errors of a difference of two cells of two seeds with spread 0.7
@@ -54,7 +54,7 @@ def synthetic_evidence() -> dict:
 def saved():
     """``(rows, data)`` on the synthetic evidence (used instead of a run of the module)."""
     evidence = synthetic_evidence()
-    return methods_cpu.judge(evidence), {"evidence": evidence}
+    return methods_cpu.judge({"evidence": evidence}), {"evidence": evidence}
 
 
 def _cells(evidence, method, init, noise):
@@ -94,7 +94,7 @@ def _every_cl_below_random(ev):
 def _mutation(key, what, edit):
     def apply(data, mp):
         edit(data["evidence"])
-        return methods_cpu.judge(data["evidence"])
+        return methods_cpu.judge(data)
     return Mutation(key, what, apply)
 
 

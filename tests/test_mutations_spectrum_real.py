@@ -1,6 +1,6 @@
-"""Mutation tests of the real-feature rows (experiments/checks/spectrum_real.py: C80-C87).
+"""Mutation tests of the real-feature rows (experiments/ledger/checks/spectrum_real.py: C80-C87).
 
-The rows are judged on the committed evidence (``experiments/evidence/spectrum_cpu.json``); each
+The rows are judged on the committed evidence (``experiments/ledger/evidence/spectrum_cpu.json``); each
 mutation edits an in-memory copy of it (the file is never written) and re-judges it with
 ``spectrum_real.rows_from_evidence``. Each row has a mutation just past its bound the way the claim
 forbids (FAIL) and one just inside it (PASS: the repair of a row that FAILs as a finding, C82 and
@@ -22,11 +22,11 @@ from pathlib import Path
 
 import pytest
 
-from experiments.checks import spectrum_real as sr
+from experiments.ledger.checks import spectrum_real as sr
 import mutations
 from test_mutations_head import coverage
 
-MODULE = "experiments.checks.spectrum_real"
+MODULE = "experiments.ledger.checks.spectrum_real"
 
 
 def _pair(key, what, fn):

@@ -8,9 +8,9 @@ import pytest
 
 import mutations
 from mutations import Mutation
-from experiments.checks import tables
+from experiments.ledger.checks import tables
 
-MODULE = "experiments.checks.tables"
+MODULE = "experiments.ledger.checks.tables"
 
 
 def _cell(key, what, edit, expect="FAIL"):

@@ -17,14 +17,14 @@ import pytest
 
 import mutations
 from mutations import Mutation
-from experiments.checks import thm43
+from experiments.ledger.checks import thm43
 from theory import bounds
 
-MODULE = "experiments.checks.thm43"
+MODULE = "experiments.ledger.checks.thm43"
 
 
 def _rows(data):
-    return thm43.judge(data["sweeps"], data["loss"])
+    return thm43.judge(data)
 
 
 def _first_pos(data, kind="delta"):

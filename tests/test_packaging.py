@@ -16,7 +16,7 @@ ROOT = Path(__file__).resolve().parent.parent
 def test_every_evidence_file_is_package_data():
     config = tomllib.loads((ROOT / "pyproject.toml").read_text())
     globs = config["tool"]["setuptools"]["package-data"]["experiments"]
-    files = sorted(p.relative_to(ROOT / "experiments").as_posix() for p in (ROOT / "experiments" / "evidence").iterdir()
+    files = sorted(p.relative_to(ROOT / "experiments").as_posix() for p in (ROOT / "experiments" / "ledger" / "evidence").iterdir()
                    if p.is_file())
     assert files, "no evidence files found"
     missing = [f for f in files if not any(fnmatch.fnmatch(f, g) for g in globs)]

@@ -11,7 +11,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from experiments.checks import thm43
+from experiments.ledger.checks import thm43
 from experiments.cli import main
 from theory import representation
 
@@ -68,7 +68,7 @@ def test_rows_do_not_depend_on_the_basis_of_a_repeated_eigenvalue(monkeypatch):
     def rows():
         sweeps = thm43._sweeps(TINY, 0, lambda it, desc="": it)
         loss = thm43.loss_checks(*TINY.loss_partition, 0.2, 0.01, 0)
-        return [(r.claim, r.measured, r.bound, r.verdict) for r in thm43.judge(sweeps, loss)]
+        return [(r.claim, r.measured, r.bound, r.verdict) for r in thm43.judge({"sweeps": sweeps, "loss": loss})]
 
     plain = rows()
     monkeypatch.setattr(representation, "_solve", _rotating(representation._solve, 7))

@@ -20,7 +20,7 @@ from test_cifar_cli import _cache, folder, run  # noqa: E402,F401
 def checkpoint(tmp_path_factory):
     """A `pretrain` checkpoint of the tiny network (its initialization, saved as pretrain writes it)."""
     from experiments.cifar import checkpoint as ckpt
-    from experiments.cifar.train import simclr_model
+    from experiments.cifar.train_steps import simclr_model
 
     model = simclr_model("tiny", 64)
     v = model.init(jax.random.PRNGKey(3), jnp.zeros((1, 32, 32, 3), jnp.float32), train=False)
@@ -74,7 +74,8 @@ def _structured_features(rng, n_per, K, d, noise, centres=None):
 
 def test_monitor_row_equals_theory_on_the_same_features():
     """The epoch row's spectral numbers are theory.spectrum's on the k-NN monitor features."""
-    from experiments.spectrum import FLOAT32_FLOOR, monitor_row
+    from experiments.cifar.monitors import monitor_row
+    from theory.tolerances import FLOAT32_FLOOR
     from theory import spectrum as sp
 
     rng = np.random.default_rng(4)

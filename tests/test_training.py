@@ -12,6 +12,7 @@ from hypothesis import strategies as st
 from theory.encoders import EmbeddingTable, Linear
 from theory.graph import balanced_partition, make_graph
 from theory.losses import nt_xent, spectral_contrastive_loss, spectral_loss_minibatch
+from theory.tolerances import MC_C
 from theory.training import (
     Sampler,
     TrainConfig,
@@ -22,7 +23,6 @@ from theory.training import (
     train,
 )
 
-MC_C = 4.0  # Monte-Carlo tolerance c / sqrt(M) with c = 4 x (std of one estimate): a 4-sigma test
 
 
 def _graph(seed=0, n_sub=3, size=6, delta=0.3, xi=0.05):

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from experiments import checks
+from experiments.ledger import checks
 from experiments.cli import main
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -103,7 +103,7 @@ def test_unwritable_output_folder_is_a_one_line_error():
 @pytest.fixture
 def project(tmp_path, monkeypatch):
     """A stand-in project root holding the committed ledger (a full cpu run) and a figure."""
-    from experiments import verify
+    from experiments.ledger import verify
 
     root = tmp_path / "project"
     (root / "figures").mkdir(parents=True)
@@ -146,9 +146,9 @@ def test_naming_the_committed_ledger_or_figures_for_another_run_is_refused(proje
 
 def test_only_a_full_run_of_the_ledgers_preset_rewrites_it(project, tmp_path, monkeypatch):
     """A ledger that records a full smoke run: a full smoke run (all of checks.MODULES) replaces it."""
-    from experiments import checks
+    from experiments.ledger import checks
 
-    monkeypatch.setattr(checks, "MODULES", ("experiments.checks.tables",))  # "full" = every module listed
+    monkeypatch.setattr(checks, "MODULES", ("experiments.ledger.checks.tables",))  # "full" = every module listed
     (project / "paper_checks.md").write_text("<!-- clspec-ledger preset=smoke seed=0 modules=all -->\nold\n")
     assert main(["verify", "--preset", "smoke", "--seed", "1", "--out", str(tmp_path / "s1"), "--no-progress"]) == 0
     assert (project / "paper_checks.md").read_text().endswith("old\n")  # another seed: its own folder
@@ -170,12 +170,12 @@ def test_replot_of_a_metrics_file_without_a_key_is_one_line(tmp_path):
 
 
 def test_a_directory_as_ledger_is_refused_before_any_check_runs(tmp_path, capsys, monkeypatch):
-    from experiments import checks
+    from experiments.ledger import checks
 
     def boom(*a, **k):
         raise AssertionError("a check ran")
 
-    monkeypatch.setattr(checks, "load", lambda: [type("M", (), {"__name__": "experiments.checks.tables", "run": boom,
+    monkeypatch.setattr(checks, "load", lambda: [type("M", (), {"__name__": "experiments.ledger.checks.tables", "run": boom,
                                                                   "CLAIMS": ()})])
     code = main(["verify", "--preset", "smoke", "--ledger", str(tmp_path), "--out", str(tmp_path / "r")])
     err = capsys.readouterr().err

@@ -1,4 +1,4 @@
-"""The CIFAR pipeline of issue 5: data loading, label noise, SimCLR pre-training and training on noisy labels.
+"""The CIFAR experiments of the paper (Section 5, Tables 1-3): data loading, label noise, SimCLR pre-training and training on noisy labels.
 
 ``data`` reads CIFAR-10/100 (official python folders or their .tar.gz), image folders and the
 CIFAR-10N/100N label files; ``noise`` makes seeded noisy labels with their transition matrix and

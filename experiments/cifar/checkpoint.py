@@ -28,7 +28,7 @@ import jax
 import numpy as np
 from flax import serialization
 
-from experiments.runs import _to_jsonable, atomic_write_bytes
+from experiments.common.runs import _to_jsonable, atomic_write_bytes
 
 CHECKPOINT = "checkpoint.msgpack"
 PREVIOUS = "checkpoint.prev.msgpack"

@@ -18,8 +18,9 @@ import dataclasses
 import sys
 from pathlib import Path
 
-from experiments import argtypes, runs
+from experiments.common import argtypes, runs
 from experiments.cifar import configs, figures, methods, reproduce
+from experiments.cifar.noise import noise_option
 
 # What each preset costs on the 2-core machine and on one H200. cpu: measured on the quiet machine
 # (pre-training: configs.py; probe 24 s; ~25 s per fine-tuning epoch on 4,000 images);
@@ -87,7 +88,7 @@ def add_parser(subparsers) -> None:
     )
     tr.add_argument("--allow-other-data", action="store_true",
                     help="accept an --init checkpoint pre-trained on other data than --data (default: refuse)")
-    tr.add_argument("--noise", help="label noise: sym:RATE, symall:RATE, asym:RATE, human:VARIANT, none, RATE in "
+    tr.add_argument("--noise", type=noise_option, help="label noise: sym:RATE, symall:RATE, asym:RATE, human:VARIANT, none, RATE in "
                     f"[0, 1] (default per preset: {_by_preset('train', 'noise')})")
     tr.add_argument("--asym-map", metavar="FILE",
                     help="asym noise on a dataset other than CIFAR-10/100: a JSON object {\"source class\": "
@@ -100,7 +101,7 @@ def add_parser(subparsers) -> None:
                     help=f"training points evaluated per epoch, >= 1 (default per preset: {_by_preset('train', 'eval_train_limit')}; None: all)")
     tr.add_argument("--no-augment", dest="augment", action="store_false", default=None,
                     help="fine-tune without random crop + flip (default: augment)")
-    methods.add_arguments(tr)
+    methods.add_arguments(tr, configs.TrainConfig())
     tr.set_defaults(func=run_train)
     reproduce.add_parser(sub)
     figures.add_parser(sub)
@@ -224,6 +225,7 @@ def run_pretrain(args) -> int:
     _data_path(cfg)
     _check_out(out, args.resume)
     _distributed(args)
+    from experiments.cifar import loop
     from experiments.cifar import train as loops
 
     train_set, test_set = _load(cfg)
@@ -234,7 +236,7 @@ def run_pretrain(args) -> int:
           file=sys.stderr)
     try:
         summary = loops.pretrain(cfg, out, train_set, test_set, resume=args.resume, progress=args.progress)
-    except loops.NonFiniteLoss as err:
+    except loop.NonFiniteLoss as err:
         print(f"clspec cifar pretrain: error: {err}", file=sys.stderr)
         return 1
     last = summary["last"]
@@ -289,7 +291,7 @@ def check_init_data(init: Path, pre_meta: dict, identity: dict, allow_other_data
 
 
 def run_train(args) -> int:
-    from experiments.cifar.noise import load_asym_map, make_noisy_labels, parse_noise_spec
+    from experiments.cifar.noise import load_asym_map, noisy_labels_for, parse_noise_spec
 
     cfg, out = _config(args, configs.TrainConfig, configs.train_preset, configs.train_dir)
     kind, _ = parse_noise_spec(cfg.noise)  # bad spec -> ValueError before any work
@@ -314,30 +316,28 @@ def run_train(args) -> int:
         pre_meta = load_raw(init)[1]
         check_arch(pre_meta, cfg.arch, init)
     _distributed(args)
+    from experiments.cifar import loop
     from experiments.cifar import train as loops
 
     train_set, test_set = _load(cfg)
     if pre_meta is not None:
         check_init_data(init, pre_meta, train_set.identity, args.allow_other_data)
     human = _human_labels(cfg, args, train_set)
-    noisy = make_noisy_labels(
-        train_set.labels, cfg.noise, num_classes=len(train_set.classes),
-        seed=cfg.seed if cfg.noise_seed is None else cfg.noise_seed, human=human,
-        classes=train_set.classes, asym_map=asym_map,
-    )
+    noisy = noisy_labels_for(train_set, cfg.noise, seed=cfg.seed if cfg.noise_seed is None else cfg.noise_seed,
+                             human=human, asym_map=asym_map)
     print(f"train ({cfg.mode}, init {init or 'random'}) {cfg.arch} on {len(train_set.labels)} images, noise "
           f"{cfg.noise} (realized rate {float(noisy.rate):.4f}), {cfg.epochs} epochs -> {out}", file=sys.stderr)
     try:
         summary = loops.train(cfg, out, train_set, test_set, noisy, init=init, resume=args.resume,
                               progress=args.progress)
-    except loops.NonFiniteLoss as err:
+    except loop.NonFiniteLoss as err:
         print(f"clspec cifar train: error: {err}", file=sys.stderr)
         return 1
     best, last = summary["best"], summary["last"]
     print(
         f"train done: best test acc {best['test_acc']:.4f} (epoch {best['epoch']}); last epoch {last['epoch']}: "
         f"test acc {last['test_acc']:.4f}, train acc clean {last['train_acc_clean']:.4f} "
-        f"noisy {last['train_acc_noisy']:.4f}, noisy-points loss {loops._fmt(last['noisy_points_loss'])}; "
+        f"noisy {last['train_acc_noisy']:.4f}, noisy-points loss {loop._fmt(last['noisy_points_loss'])}; "
         f"metrics {out / 'metrics.json'}"
     )
     return 0

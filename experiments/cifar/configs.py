@@ -26,7 +26,7 @@ from __future__ import annotations
 import dataclasses
 from pathlib import Path
 
-from experiments.runs import REPO_ROOT, results_dir
+from experiments.common.runs import REPO_ROOT, results_dir
 
 PRESETS = ("smoke", "cpu", "gpu15", "paper")
 MODES = ("probe", "finetune")
@@ -101,7 +101,10 @@ class TrainConfig:
     def __post_init__(self):
         _check_common(self)
         from experiments.cifar import methods
+        from experiments.cifar.noise import normalize_spec
 
+        # the noise spec in its canonical spelling (SYM:.8 -> sym:0.8): one setting, one run folder
+        object.__setattr__(self, "noise", normalize_spec(self.noise))
         methods.check(self)
         if self.mode not in MODES:
             raise ValueError(f"mode must be one of {MODES}, got {self.mode!r}")
@@ -146,11 +149,11 @@ _PRETRAIN = {
     "gpu15": dataclasses.replace(
         _PAPER_PRETRAIN, preset="gpu15", epochs=60, batch_size=512, lr=1e-3, knn_train=10_000
     ),
-    # Sized for the best encoder 30 minutes of 2 CPU cores allow (issue 11), by the rule fixed in
+    # Sized for the best encoder 30 minutes of 2 CPU cores allow, by the rule fixed in
     # experiments/cifar/sizing.py before the runs: of 4,000 images x 12 epochs (the preset before),
     # 4,000 x 32, 8,000 x 16 and 16,000 x 8 (128,000 image-passes each), k-NN on a fixed 4,000-image
     # bank and all 10,000 test images gave 0.371, 0.399, 0.401 and 0.395 (+- 0.005 each; 2026-12-01,
-    # experiments/evidence/pretrain_sizing_cpu.json), so 8,000 x 16. The rate there: ~82 SimCLR
+    # experiments/ledger/evidence/pretrain_sizing_cpu.json), so 8,000 x 16. The rate there: ~82 SimCLR
     # images/s after a first epoch of 174 s with compilation, so ~28 min. Training on noisy labels
     # keeps the 4,000 images of _SIZES (a class-balanced draw inside these 8,000).
     "cpu": dataclasses.replace(_PAPER_PRETRAIN, **{**_SIZES["cpu"], "train_limit": 8_000}, epochs=16,
@@ -184,7 +187,7 @@ def train_preset(name: str) -> TrainConfig:
 
 def pretrain_dir(preset: str, results: Path | str | None = None) -> Path:
     """Where ``clspec cifar pretrain --preset P`` writes by default (and ``train`` looks): under
-    :func:`experiments.runs.results_dir` (``./results`` or ``$CLSPEC_RESULTS``), like every command."""
+    :func:`experiments.common.runs.results_dir` (``./results`` or ``$CLSPEC_RESULTS``), like every command."""
     return Path(results or results_dir()) / "cifar" / f"pretrain-{preset}"
 
 

@@ -21,7 +21,7 @@ and checkpoints do not depend on the formulation:
   or slightly slower; the hybrid SimCLR step ran 1.21x faster than the lax.conv step.
 * ``"cols"``: forward and input gradient by XLA's convolution; the kernel gradient as one product
   ``cols(x)^T g`` with the k*k windows of x side by side (im2col, :func:`conv_window_cols`), a
-  ``jax.custom_jvp`` like shiftdot. Made for the per-point Jacobians of ``experiments.jacobian``
+  ``jax.custom_jvp`` like shiftdot. Made for the per-point Jacobians of ``experiments.analysis.jacobian``
   (K kernel gradients per point, where shiftdot's k*k per-tap pieces cost a third of the time to
   assemble into the kernel). Not a training default: in ``clspec bench simclr --conv-impl
   hybrid,cols,shiftdot --steps 3`` (ResNet-32, 2026-12-01 19:59 UTC, quiet, 3 interleaved rounds) the
@@ -31,7 +31,7 @@ and checkpoints do not depend on the formulation:
 * ``"auto"``: ``"hybrid"`` when ``jax.default_backend() == "cpu"``, ``"lax"`` elsewhere (GPU and
   TPU keep XLA's convolutions untouched).
 
-Candidates measured for issue 9 and not kept (their code is in commit 08cad03). One 3x3 stride-1
+Candidates measured and not kept (their code: commit 08cad03). One 3x3 stride-1
 convolution, forward + both gradients, 64 views, 5 interleaved rounds in one process, median CPU
 time of both threads in ms (``time.process_time``; the 2 cores were shared with six other agents at
 a load average of 20-30, so wall times were unusable; a throwaway script that jits
@@ -64,8 +64,8 @@ a load average of 20-30, so wall times were unusable; a throwaway script that ji
   threads are not the bottleneck.
 * Activation layout: NCHW activations with OIHW kernels instead of NHWC / HWIO make lax.conv
   (forward + both gradients, batch 128) 1.145x slower at 32x32 with 16 channels, 1.053x at
-  16x16 / 32 and 1.061x at 8x8 / 64 (``python -m experiments.bench_conv_layout``, quiet machine,
-  experiments/evidence/conv_layout_quiet.json), so the networks stay NHWC.
+  16x16 / 32 and 1.061x at 8x8 / 64 (``python -m experiments.bench.conv_layout``, quiet machine,
+  experiments/ledger/evidence/conv_layout_quiet.json), so the networks stay NHWC.
 """
 
 from __future__ import annotations
@@ -195,7 +195,7 @@ def conv_window_cols(x: jax.Array, w: jax.Array, stride: int = 1) -> jax.Array:
 @functools.partial(jax.custom_jvp, nondiff_argnums=(2,))
 def conv_cols(x: jax.Array, w: jax.Array, stride: int = 1) -> jax.Array:
     """:func:`conv_lax` whose derivative in ``w`` is :func:`conv_window_cols` (a ``jax.custom_jvp``,
-    as :func:`conv_shiftdot`): the formulation for per-point Jacobians (``experiments.jacobian``),
+    as :func:`conv_shiftdot`): the formulation for per-point Jacobians (``experiments.analysis.jacobian``),
     where the kernel gradient of every (point, output) row is one product per layer."""
     return conv_lax(x, w, stride)
 

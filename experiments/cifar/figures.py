@@ -24,7 +24,7 @@ from pathlib import Path
 
 import numpy as np
 
-from experiments import plotting
+from experiments.common import plotting
 
 
 def load_run(run_dir: Path | str) -> dict:

@@ -25,16 +25,18 @@ matrix and a sha256 of the labels, so a run can be reproduced (and checked) exac
 
 from __future__ import annotations
 
+import argparse
 import dataclasses
 import hashlib
 import io
 import json
 import math
 from pathlib import Path
+from typing import NamedTuple
 
 import numpy as np
 
-from experiments.runs import atomic_write_bytes
+from experiments.common.runs import atomic_write_bytes
 
 NOISE_KINDS = ("none", "sym", "symall", "asym", "human")
 HUMAN_VARIANTS = ("aggre", "worse", "random1", "random2", "random3", "noisy")
@@ -171,7 +173,20 @@ class NoisyLabels:
         }
 
 
-def parse_noise_spec(spec: str) -> tuple[str, float | str]:
+class NoiseSpec(NamedTuple):
+    """A parsed noise spec: its kind and its rate (or, for ``human``, the CIFAR-N variant).
+    ``str(spec)`` is its one canonical spelling (``sym:0.8`` for ``SYM:.8``), which names run folders."""
+
+    kind: str
+    arg: float | str
+
+    def __str__(self) -> str:
+        if self.kind == "none":
+            return "none"
+        return f"{self.kind}:{self.arg}" if self.kind == "human" else f"{self.kind}:{float(self.arg)!r}"
+
+
+def parse_noise_spec(spec: str) -> NoiseSpec:
     """``"sym:0.8"`` -> ``("sym", 0.8)``; ``"human:aggre"`` -> ``("human", "aggre")``; ``"none"`` -> ``("none", 0.0)``.
 
     Raises ``ValueError`` naming the spec for an unknown kind, a malformed spec or a rate outside [0, 1].
@@ -185,29 +200,44 @@ def parse_noise_spec(spec: str) -> tuple[str, float | str]:
     if kind == "none":
         if sep and arg not in ("", "0", "0.0"):
             raise ValueError(f"malformed noise spec {spec!r}: 'none' takes no rate")
-        return "none", 0.0
+        return NoiseSpec("none", 0.0)
     if not sep or not arg:
         example = "human:aggre" if kind == "human" else f"{kind}:0.4"
         raise ValueError(f"malformed noise spec {spec!r}: expected e.g. {example!r}")
     if kind == "human":
         if arg not in HUMAN_VARIANTS:
             raise ValueError(f"unknown human-noise variant {arg!r} in noise spec {spec!r}; expected one of {HUMAN_VARIANTS}")
-        return "human", arg
+        return NoiseSpec("human", arg)
     try:
         rate = float(arg)
     except ValueError:
         raise ValueError(f"malformed noise spec {spec!r}: rate {arg!r} is not a number") from None
     if not math.isfinite(rate) or not 0.0 <= rate <= 1.0:
         raise ValueError(f"noise rate must be in [0, 1], got {arg} in noise spec {spec!r}")
-    return kind, rate
+    return NoiseSpec(kind, rate)
 
 
 def normalize_spec(spec: str) -> str:
     """The canonical spelling of ``spec`` (``"SYM:.8"`` -> ``"sym:0.8"``)."""
-    kind, arg = parse_noise_spec(spec)
-    if kind == "none":
-        return "none"
-    return f"{kind}:{arg}" if kind == "human" else f"{kind}:{float(arg)!r}"
+    return str(parse_noise_spec(spec))
+
+
+def noise_option(text: str) -> str:
+    """``type=`` of a ``--noise`` option: the spec parsed once, at the command line, and returned in its
+    canonical spelling, so that ``SYM:.8`` and ``sym:0.8`` are one setting (one run folder); a bad spec
+    is argparse's one-line error (exit 2)."""
+    try:
+        return normalize_spec(text)
+    except ValueError as err:
+        raise argparse.ArgumentTypeError(str(err)) from None
+
+
+def noisy_labels_for(dataset, spec: str, *, seed: int, human: np.ndarray | None = None,
+                     asym_map: dict[str, str] | None = None) -> "NoisyLabels":
+    """:func:`make_noisy_labels` for a loaded dataset: its labels and classes, so asymmetric noise
+    is applied by class name (what ``clspec cifar train`` and ``reproduce`` both use)."""
+    return make_noisy_labels(dataset.labels, spec, num_classes=len(dataset.classes), seed=seed, human=human,
+                             classes=dataset.classes, asym_map=asym_map)
 
 
 def make_noisy_labels(

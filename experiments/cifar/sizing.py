@@ -1,4 +1,4 @@
-"""The `cpu` preset's pre-training sizing (issue 11, item 5): which images x epochs give the best
+"""The `cpu` preset's pre-training sizing: which images x epochs give the best
 SimCLR encoder for about 30 minutes of 2-core CPU, compared by k-NN accuracy.
 
 Candidates and rule, fixed before the runs (this file was committed while the first candidate was
@@ -17,7 +17,7 @@ still running and before the other two had started):
 * the preset takes the candidate with the highest accuracy; one within 1 standard error of a
   cheaper candidate (fewer image-passes) does not count as better, the cheaper one is kept.
 
-    python -m experiments.cifar.sizing RUN_DIR [RUN_DIR ...] --out experiments/evidence/pretrain_sizing_cpu.json
+    python -m experiments.cifar.sizing RUN_DIR [RUN_DIR ...] --out experiments/ledger/evidence/pretrain_sizing_cpu.json
 """
 
 from __future__ import annotations
@@ -43,7 +43,9 @@ def evaluate(run_dir: Path, bank, test, *, arch: str = "resnet32") -> dict:
     from experiments.cifar import checkpoint as ckpt
     from experiments.cifar.models import make_encoder
     from experiments.cifar.parallel import data_parallel
-    from experiments.cifar.train import encoder_from_pretrain, features, knn_accuracy, make_encode
+    from experiments.cifar.evaluate import features, make_encode
+    from experiments.cifar.monitors import knn_accuracy
+    from experiments.cifar.train import encoder_from_pretrain
 
     encoder = make_encoder(arch)
     target = encoder.init(jax.random.PRNGKey(0), np.zeros((2,) + bank.images.shape[1:], np.float32), train=False)
@@ -87,7 +89,7 @@ def main(argv=None) -> int:
     args = ap.parse_args(argv)
     from experiments.cifar.configs import default_data
     from experiments.cifar.data import load_dataset
-    from experiments.runs import environment, write_json
+    from experiments.common.runs import environment, write_json
 
     runs = [Path(r) for r in args.runs]
     for r in runs:

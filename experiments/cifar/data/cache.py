@@ -16,12 +16,11 @@ import hashlib
 import json
 import os
 import sys
-import time
 from pathlib import Path
 
 import numpy as np
 
-from experiments.runs import atomic_write_text, atomic_writer
+from experiments.common.runs import atomic_write_text, atomic_writer
 
 CACHE_VERSION = 2  # 2: keyed by content (1 was keyed by size and mtime)
 DEFAULT_MAX_MB = 4096  # about 20 decoded CIFAR-sized datasets
@@ -205,28 +204,3 @@ def clear() -> list[Path]:
         f.unlink(missing_ok=True)
         removed.append(f)
     return removed
-
-
-def add_parser(subparsers) -> None:
-    p = subparsers.add_parser(
-        "cache", help="list or clear the cache of decoded image folders",
-        description=f"Decoded image folders are cached in $CLSPEC_CACHE (default ~/.cache/clspec), keyed by "
-                    f"content and bounded by $CLSPEC_CACHE_MAX_MB megabytes (default {DEFAULT_MAX_MB}); the "
-                    "least recently used entries go first.",
-    )
-    p.add_argument("action", choices=("list", "clear"), help="list: show the entries; clear: remove them all")
-    p.set_defaults(func=main)
-
-
-def main(args) -> int:
-    if args.action == "clear":
-        removed = clear()
-        print(f"removed {len(removed)} files from {cache_dir()}")
-        return 0
-    items = entries()
-    total = sum(e["bytes"] for e in items)
-    for e in items:
-        used = time.strftime("%Y-%m-%d %H:%M", time.localtime(e["used"]))
-        print(f"{e['bytes'] / 2**20:8.1f} MB  last used {used}  {e['file'].name}  <- {e['source']}")
-    print(f"{len(items)} entries, {total / 2**20:.1f} MB of {max_bytes() / 2**20:.0f} MB in {cache_dir()}")
-    return 0

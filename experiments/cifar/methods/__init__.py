@@ -28,11 +28,9 @@ def from_key(key: tuple) -> Method:
     return MODULES[name].make(**dict(hparams))
 
 
-def add_arguments(parser) -> None:
-    """The ``--method`` flags of ``clspec cifar train`` (defaults: the paper's settings)."""
-    from experiments.cifar.configs import TrainConfig
-
-    d = TrainConfig()
+def add_arguments(parser, d) -> None:
+    """The ``--method`` flags of ``clspec cifar train``; their help gives ``d``'s values (a default
+    ``TrainConfig``: the paper's settings) as the defaults."""
     parser.add_argument("--method", choices=METHODS, help=f"training method (default: {d.method})")
     parser.add_argument("--elr-beta", type=float, help=f"ELR target momentum beta, in [0, 1) (default {d.elr_beta})")
     parser.add_argument("--elr-lambda", type=float, help=f"ELR regularization weight (default {d.elr_lambda})")
