@@ -6,6 +6,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import mutations
 import pytest
 
 from experiments.ledger import checks
@@ -16,9 +17,16 @@ ROOT = Path(__file__).resolve().parent.parent
 
 @pytest.fixture(scope="module")
 def smoke_run(tmp_path_factory):
+    """One whole `clspec verify --preset smoke`, its check modules' rows and data taken from the session's
+    saved smoke runs (computed once, shared with the check and mutation tests): this tests the job around
+    the checks (outputs, figures, ledger), which the tests of each check module do not."""
     out = tmp_path_factory.mktemp("verify")
-    code = main(["verify", "--preset", "smoke", "--out", str(out / "run"), "--figures", str(out / "fig"),
-                 "--ledger", str(out / "paper_checks.md"), "--no-progress"])
+    saved = {m.__name__: mutations.saved_run(m.__name__, "smoke", 0) for m in checks.load()}
+    with pytest.MonkeyPatch.context() as mp:
+        for module in checks.load():
+            mp.setattr(module, "run", lambda preset, seed=0, progress=None, name=module.__name__: saved[name])
+        code = main(["verify", "--preset", "smoke", "--out", str(out / "run"), "--figures", str(out / "fig"),
+                     "--ledger", str(out / "paper_checks.md"), "--no-progress"])
     return code, out
 
 
