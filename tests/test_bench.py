@@ -37,6 +37,7 @@ def _fake_python(tmp_path: Path, body: str) -> str:
     return str(exe)
 
 
+@pytest.mark.slow  # compiles every timed job of the benchmark (about 2 minutes on a 2-core Xeon)
 def test_bench_simclr_tiny_writes_the_json_fields_and_pairs_torch_rounds(tmp_path, capsys):
     out = tmp_path / "bench.json"
     status = cli.main([*TINY, "--conv-impl", "lax", "--torch-python", _fake_python(tmp_path, FAKE_WORKER),
