@@ -151,14 +151,15 @@ def make_graph(key: PRNGKeyArray, part: Partition, delta: float, xi: float, *, d
     (:func:`measure_delta`, :func:`measure_xi`) are at most ``delta`` and ``xi``.
     """
     _check_delta_xi(delta, xi)
-    return _make_graph(key, part, jnp.asarray(delta, dtype), jnp.asarray(xi, dtype), dtype)
+    return _make_graph(key, jnp.asarray(part.sub_of_point), jnp.asarray(delta, dtype), jnp.asarray(xi, dtype), dtype)
 
 
-@functools.partial(jax.jit, static_argnums=(1, 4))
-def _make_graph(key, part, delta, xi, dtype):
+@functools.partial(jax.jit, static_argnums=(4,))
+def _make_graph(key, sub, delta, xi, dtype):
+    """One compiled program per n (the sub-class of each point is an argument, not a static partition)."""
     k_in, k_out = jax.random.split(key)
-    n = part.n
-    same = jnp.asarray(part.sub_of_point[:, None] == part.sub_of_point[None, :])
+    n = sub.shape[0]
+    same = sub[:, None] == sub[None, :]
     within = 1.0 + delta * _symmetric_uniform(k_in, n, dtype)
     cross = xi * _symmetric_uniform(k_out, n, dtype)
     return jnp.where(same, within, cross)
