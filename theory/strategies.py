@@ -28,8 +28,9 @@ round-off tolerances of ``theory.tolerances``; the message shows both numbers an
 
 Impossible requests (delta < 0, xi outside [0, 1), K-bar < K, sizes < 1, ...) are refused when the
 strategy is defined, with a one-line ``ValueError`` naming the argument and its value. Default sizes are
-small (n <= 24 points) so that 100 examples of a typical property take seconds. Float64 only: call
-``jax.config.update("jax_enable_x64", True)`` before drawing. See ``docs/property_testing.md``.
+small (n <= 24 points) so that 100 examples of a typical property take seconds once JAX has compiled its
+few shapes (use :data:`JAX_SETTINGS`). Float64 only: call ``jax.config.update("jax_enable_x64", True)``
+before drawing. See ``docs/property_testing.md``.
 """
 
 from __future__ import annotations
@@ -41,6 +42,7 @@ from typing import Any, NamedTuple
 import jax
 import jax.numpy as jnp
 import numpy as np
+from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
 
 from theory import bounds, tightness, tolerances
@@ -59,12 +61,19 @@ from theory.noise import FlippedLabels, asymmetric_flips, concentrated_flips, sy
 from theory.spectrum import NULL_FRACTION
 
 __all__ = [
-    "AugmentationGraph", "GRAPH_KINDS", "LabelNoise", "NOISE_KINDS", "PlantedRepresentation", "Sweep",
+    "AugmentationGraph", "GRAPH_KINDS", "JAX_SETTINGS", "LabelNoise", "NOISE_KINDS", "PlantedRepresentation", "Sweep",
     "assert_bound", "assert_order", "augmentation_graph", "augmentation_graphs", "label_noise", "noisy_labels",
     "partitions", "planted_representation", "representations", "sweep", "sweeps",
 ]
 
 SEEDS = st.integers(0, 2**31 - 1)
+
+# Settings for properties over these strategies: JAX compiles each new shape once (0.3-2 s on a CPU: a new
+# n for make_graph, a new block size for the ascent), which Hypothesis would count against its 200 ms
+# deadline and its input-generation health check; the compiled program is then reused. Apply as
+# ``@JAX_SETTINGS`` or derive: ``@settings(JAX_SETTINGS, max_examples=50)``. The project's test profiles
+# (tests/conftest.py) set the same two options.
+JAX_SETTINGS = settings(deadline=None, suppress_health_check=[HealthCheck.too_slow])
 GRAPH_KINDS = ("random", "two-level", "hub", "ascent", "structured")
 NOISE_KINDS = ("symmetric", "symmetric-random", "asymmetric", "concentrated")
 
