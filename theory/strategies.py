@@ -239,8 +239,8 @@ def augmentation_graph(part: Partition, delta: float, xi: float = 0.0, *, kind: 
     """The weight matrix of one draw of :func:`augmentation_graphs`, rebuilt from its parameters.
 
     ``kind``: ``"random"`` (:func:`theory.graph.make_graph` with key ``PRNGKey(seed)``), ``"two-level"`` or
-    ``"hub"`` (:func:`theory.graph.extremal_graph`: realized delta exactly ``delta``, every cross entry
-    ``xi``), ``"ascent"`` (every sub-class block found by :func:`theory.tightness.ascend_block` maximizing
+    ``"hub"`` (:func:`theory.graph.extremal_graph`: every cross entry ``xi``; realized delta and xi exactly
+    ``delta`` and ``xi`` when a sub-class has two points or more), ``"ascent"`` (every sub-class block found by :func:`theory.tightness.ascend_block` maximizing
     ``score`` at its size, cross entries ``xi``), ``"structured"`` (:func:`theory.graph.make_structured_graph`
     with ``rank``, matrix-free; balanced partitions only). The realized delta and xi are measured
     (:func:`theory.graph.measure_delta`, :func:`measure_xi`; :func:`measure_structured` for structured).
