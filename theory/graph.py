@@ -333,8 +333,8 @@ def extremal_graph(part: Partition, delta: float, kind: str, *, xi: float = 0.0,
     - ``"hub"``: entries ``1 + delta`` in the row and column of the sub-class's first point, 1 elsewhere.
 
     ``xi > 0``: every cross-sub-class entry is ``xi``, the largest Assumption 4.2 allows (the smallest
-    within entry is 1 once a sub-class has two points), so the realized xi is exactly ``xi``: the edge of Lemma B.1's bounds. With
-    ``delta = 0`` the blocks are all ones and the spectrum is exact: ``lambda_K-bar = 1 - ||E||_2``
+    within entry is 1 once a sub-class has two points), so the realized xi is exactly ``xi``: the edge
+    of Lemma B.1's bounds. With ``delta = 0`` the blocks are all ones and the spectrum is exact: ``lambda_K-bar = 1 - ||E||_2``
     (Weyl's bound of Lemma B.2 holds with equality) for balanced sub-classes.
     """
     _check_delta_xi(delta, xi)
