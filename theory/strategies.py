@@ -28,9 +28,9 @@ round-off tolerances of ``theory.tolerances``; the message shows both numbers an
 
 Impossible requests (delta < 0, xi outside [0, 1), K-bar < K, sizes < 1, ...) are refused when the
 strategy is defined, with a one-line ``ValueError`` naming the argument and its value. Default sizes are
-small (n <= 24 points) so that 100 examples of a typical property take seconds once JAX has compiled its
-few shapes (use :data:`JAX_SETTINGS`). Float64 only: call ``jax.config.update("jax_enable_x64", True)``
-before drawing. See ``docs/property_testing.md``.
+small (n <= 24 points for graphs and representations, 72 for label noise) so that 100 examples of a
+typical property take seconds once JAX has compiled its few shapes (use :data:`JAX_SETTINGS`). Float64
+only: call ``jax.config.update("jax_enable_x64", True)`` before drawing. See ``docs/property_testing.md``.
 """
 
 from __future__ import annotations
@@ -164,9 +164,10 @@ def partitions(*, n_classes=(2, 3), n_sub=(2, 4), sizes=(2, 6), balanced: bool |
 
     @st.composite
     def draw_partition(draw):
-        K = draw(st.integers(k_lo, min(k_hi, s_hi)))
+        most = (cap - (1 if balanced is False else 0)) // z_lo  # sub-classes that fit in max_n points
+        K = draw(st.integers(k_lo, min(k_hi, s_hi, most)))
         lo = max(s_lo, K, 2 if balanced is False else 1)
-        hi = min(s_hi, (cap - (1 if balanced is False else 0)) // z_lo)
+        hi = min(s_hi, most)
         kb = draw(st.integers(lo, hi))
         if balanced:
             sz = [draw(st.integers(z_lo, min(z_hi, cap // kb)))] * kb
@@ -240,9 +241,10 @@ def augmentation_graph(part: Partition, delta: float, xi: float = 0.0, *, kind: 
 
     ``kind``: ``"random"`` (:func:`theory.graph.make_graph` with key ``PRNGKey(seed)``), ``"two-level"`` or
     ``"hub"`` (:func:`theory.graph.extremal_graph`: every cross entry ``xi``; realized delta and xi exactly
-    ``delta`` and ``xi`` when a sub-class has two points or more), ``"ascent"`` (every sub-class block found by :func:`theory.tightness.ascend_block` maximizing
-    ``score`` at its size, cross entries ``xi``), ``"structured"`` (:func:`theory.graph.make_structured_graph`
-    with ``rank``, matrix-free; balanced partitions only). The realized delta and xi are measured
+    ``delta`` and ``xi`` when a sub-class has two points or more), ``"ascent"`` (every sub-class block
+    found by :func:`theory.tightness.ascend_block` maximizing ``score`` at its size, cross entries ``xi``),
+    ``"structured"`` (:func:`theory.graph.make_structured_graph` with ``rank``, matrix-free; balanced
+    partitions only). The realized delta and xi are measured
     (:func:`theory.graph.measure_delta`, :func:`measure_xi`; :func:`measure_structured` for structured).
     """
     _check_x64()
