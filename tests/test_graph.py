@@ -5,8 +5,9 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 from hypothesis import given, settings
-from hypothesis import strategies as st
 
+from theory import strategies as S
+from theory import tolerances
 from theory.graph import (
     balanced_partition,
     check_weights,
@@ -17,21 +18,18 @@ from theory.graph import (
     partition,
 )
 
-sizes_st = st.lists(st.integers(2, 12), min_size=2, max_size=6)
-
-
 @settings(max_examples=25)
-@given(sizes=sizes_st, delta=st.floats(0, 0.99), xi=st.floats(0, 0.99), seed=st.integers(0, 2**31 - 1))
-def test_generated_graph_satisfies_both_assumptions(sizes, delta, xi, seed):
-    part = partition(sizes, n_classes=2)
-    W = np.asarray(make_graph(jax.random.PRNGKey(seed), part, delta, xi))
+@given(g=S.augmentation_graphs(partition=S.partitions(n_sub=(2, 6), sizes=(2, 12)), delta=(0.0, 0.99), xi=(0.0, 0.99),
+                               kinds=("random",)))
+def test_generated_graph_satisfies_both_assumptions(g):
+    part, W = g.part, g.W
     assert W.shape == (part.n, part.n) and W.dtype == np.float64
     np.testing.assert_array_equal(W, W.T)
-    assert measure_delta(W, part) <= delta + 1e-12
-    assert measure_xi(W, part) <= xi + 1e-12
+    S.assert_bound(measure_delta(W, part), g.delta_max, "<=", atol=tolerances.METER_ATOL, what="realized delta")
+    S.assert_bound(measure_xi(W, part), g.xi_max, "<=", atol=tolerances.METER_ATOL, what="realized xi")
     # the realized values are not trivially zero: the construction uses the room it is given
-    if delta > 0.05 and max(sizes) >= 4:
-        assert measure_delta(W, part) > 0.1 * delta
+    if g.delta_max > 0.05 and max(part.sizes) >= 4:
+        assert measure_delta(W, part) > 0.1 * g.delta_max
 
 
 def test_meters_on_a_hand_built_matrix():

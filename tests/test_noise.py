@@ -8,6 +8,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from theory import strategies as S
 from theory.graph import partition
 from theory.noise import (
     asymmetric_flips,
@@ -18,16 +19,10 @@ from theory.noise import (
     symmetric_flips,
 )
 
-sizes_st = st.lists(st.integers(1, 25), min_size=2, max_size=8)
-
-
 @st.composite
 def setups(draw):
-    sizes = draw(sizes_st)
-    K = draw(st.integers(2, min(5, len(sizes))))
-    alpha = draw(st.floats(0.0, 1.0))
-    seed = draw(st.integers(0, 2**31 - 1))
-    return partition(sizes, n_classes=K), alpha, seed
+    part = draw(S.partitions(n_classes=(2, 5), n_sub=(2, 8), sizes=(1, 25)))
+    return part, draw(st.floats(0.0, 1.0)), draw(S.SEEDS)
 
 
 def _generators(part, alpha, key):

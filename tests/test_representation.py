@@ -5,8 +5,8 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 from hypothesis import given, settings
-from hypothesis import strategies as st
 
+from theory import strategies as S
 from theory import tolerances
 from theory.graph import balanced_partition, make_graph, make_structured_graph, partition
 from theory.losses import matrix_factorization_loss, representation_from_factor, spectral_contrastive_loss
@@ -41,11 +41,11 @@ def test_lanczos_agrees_with_dense_at_n_3000():
 
 
 @settings(max_examples=15)
-@given(sizes=st.lists(st.integers(3, 10), min_size=2, max_size=5), delta=st.floats(0, 0.5),
-       xi=st.floats(0, 0.05), seed=st.integers(0, 2**31 - 1))
-def test_singular_values_of_F_are_root_eigenvalues(sizes, delta, xi, seed):
-    part = partition(sizes, n_classes=2)
-    Abar = normalized_adjacency(make_graph(jax.random.PRNGKey(seed), part, delta, xi))
+@given(g=S.augmentation_graphs(partition=S.partitions(n_classes=2, n_sub=(2, 5), sizes=(3, 10)), delta=(0.0, 0.5),
+                               xi=(0.0, 0.05), kinds=("random", "two-level", "hub")))
+def test_singular_values_of_F_are_root_eigenvalues(g):
+    part = g.part
+    Abar = normalized_adjacency(g.W)
     rep = optimal_representation(Abar, part.n_sub + 1, n_sub=part.n_sub)
     sv = jnp.linalg.svd(rep.F, compute_uv=False)
     np.testing.assert_allclose(np.sort(sv)[::-1], rep.singular_values, atol=1e-10)
@@ -58,10 +58,10 @@ def test_singular_values_of_F_are_root_eigenvalues(sizes, delta, xi, seed):
 
 
 @settings(max_examples=10)
-@given(seed=st.integers(0, 2**31 - 1), delta=st.floats(0, 0.5), xi=st.floats(0, 0.2))
-def test_population_loss_equals_factorization_loss_and_is_minimized(seed, delta, xi):
-    part = partition([5, 7, 6], n_classes=2)
-    W = make_graph(jax.random.PRNGKey(seed), part, delta, xi)
+@given(g=S.augmentation_graphs(partition=partition([5, 7, 6], n_classes=2), delta=(0.0, 0.5), xi=(0.0, 0.2),
+                               kinds=("random", "two-level", "hub")))
+def test_population_loss_equals_factorization_loss_and_is_minimized(g):
+    W, seed = jnp.asarray(g.W), g.seed
     Abar = normalized_adjacency(W)
     p = 4
     rep = optimal_representation(Abar, p)

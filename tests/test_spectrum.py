@@ -11,9 +11,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from theory import spectrum as sp
+from theory import strategies as S
+from theory import tolerances
 from theory.graph import balanced_partition, partition
-
-SHAPES = st.sampled_from([(40, 8), (30, 12)])
 
 
 def _orthonormal(rng, n, d, *, centred=False):
@@ -166,29 +166,33 @@ def test_ridge_recovery_on_clean_directions_votes_per_class():
 # ----------------------------------------------------------------------------- properties
 
 
-def _draw(seed, shape, K=3):
-    rng = np.random.default_rng(seed)
-    n, d = shape
-    F = rng.standard_normal((n, d)) * rng.uniform(0.1, 3.0, d) + rng.standard_normal(d)
-    labels = rng.integers(0, K, n)
-    return rng, F, labels
+# Planted representations of two shapes only (every new (n, p) recompiles the jitted spectrum functions):
+# (40, 8) with K-bar = 4 and (30, 12) with K-bar = 3, with distinct singular values (spread > 1: prominent
+# values drawn in [1/spread, 1]; decay > 0: a strictly decreasing tail). At a repeated singular value the
+# top-k quantities with k inside the cluster are not defined (Hypothesis found it: with four prominent
+# values 1, the alignment at k = K = 2 depends on the basis the SVD picks in that four-dimensional space),
+# so invariance is claimed only where they are.
+DISTINCT = dict(spread=(1.5, 2.0), decay=(0.5, 1.5))
+REPS = st.one_of(S.representations(partition=partition([10] * 4, n_classes=2), tail_len=4, **DISTINCT),
+                 S.representations(partition=balanced_partition(3, 10, 3), tail_len=9, **DISTINCT))
 
 
-def _numbers(F, labels, K=3):
-    S = sp.spectral_summary(jnp.asarray(F), labels, K)
+def _numbers(F, labels, K):
+    S_ = sp.spectral_summary(jnp.asarray(F), labels, K)
     Y = np.eye(K)[labels]
-    return S, np.asarray(sp.alignment_curve(jnp.asarray(F), jnp.asarray(Y))), sp.alpha_req(S.sigma_centred)
+    return S_, np.asarray(sp.alignment_curve(jnp.asarray(F), jnp.asarray(Y))), sp.alpha_req(S_.sigma_centred)
 
 
 @settings(max_examples=10, deadline=None)
-@given(SHAPES, st.integers(0, 2**32 - 1))
-def test_invariant_to_row_order_and_rotation(shape, seed):
-    rng, F, labels = _draw(seed, shape)
-    perm = rng.permutation(shape[0])
-    Q = _orthonormal(rng, shape[1], shape[1])
-    base = _numbers(F, labels)
+@given(REPS)
+def test_invariant_to_row_order_and_rotation(r):
+    rng, F, labels, K = np.random.default_rng(r.seed), r.F, r.labels, r.part.n_classes
+    n, d = F.shape
+    perm = rng.permutation(n)
+    Q = _orthonormal(rng, d, d)
+    base = _numbers(F, labels, K)
     for G, lab in ((F[perm], labels[perm]), (F @ Q, labels)):
-        other = _numbers(G, lab)
+        other = _numbers(G, lab, K)
         for a, b in zip(base[0], other[0]):
             np.testing.assert_allclose(a, b, rtol=1e-9, atol=1e-12)
         np.testing.assert_allclose(base[1], other[1], rtol=1e-9, atol=1e-12)
@@ -196,32 +200,40 @@ def test_invariant_to_row_order_and_rotation(shape, seed):
 
 
 @settings(max_examples=10, deadline=None)
-@given(SHAPES, st.integers(0, 2**32 - 1), st.floats(1e-3, 1e3))
-def test_scaling_changes_only_the_singular_values(shape, seed, c):
-    _, F, labels = _draw(seed, shape)
-    base, other = _numbers(F, labels), _numbers(c * F, labels)
-    np.testing.assert_allclose(other[0].sigma, c * base[0].sigma, rtol=1e-9)
-    np.testing.assert_allclose(other[0].sigma_centred, c * base[0].sigma_centred, rtol=1e-9)
+@given(REPS, st.floats(1e-3, 1e3))
+def test_scaling_changes_only_the_singular_values(r, c):
+    F, labels, K = r.F, r.labels, r.part.n_classes
+    base, other = _numbers(F, labels, K), _numbers(c * F, labels, K)
+    # singular values are accurate to round-off relative to the largest (backward stability), not each to its
+    # own size: at alignment 1 the planted column space holds the constant vector, so centring leaves one
+    # singular value at 1e-16 (measured 4.0e-16 vs 4.9e-16 after scaling by 3)
+    atol = tolerances.eig_atol("float64") * c * float(base[0].sigma[0])
+    np.testing.assert_allclose(other[0].sigma, c * base[0].sigma, rtol=1e-9, atol=atol)
+    np.testing.assert_allclose(other[0].sigma_centred, c * base[0].sigma_centred, rtol=1e-9, atol=atol)
     for name in ("prominent", "prominent_centred", "gap_K", "alignment_K", "rankme", "rankme_pca", "effective_rank"):
         np.testing.assert_allclose(getattr(other[0], name), getattr(base[0], name), rtol=1e-9, err_msg=name)
     np.testing.assert_allclose(other[1], base[1], rtol=1e-9, atol=1e-12)
     assert float(other[2].alpha) == pytest.approx(float(base[2].alpha), rel=1e-8)
+    np.testing.assert_allclose(base[0].sigma, r.sigma, atol=1e-10)  # the planted spectrum, measured
 
 
 @settings(max_examples=15, deadline=None)
-@given(SHAPES, st.integers(0, 2**32 - 1), st.sampled_from([2, 5]))
-def test_information_plus_nuisance_is_the_whole(shape, seed, k):
+@given(REPS, st.sampled_from([2, 5]))
+def test_information_plus_nuisance_is_the_whole(r, k):
     """||Pi_I y||^2 + ||Pi_N y||^2 = ||y||^2 (nuisance is computed as a residual, not a difference),
     and the information part equals A(k) n, for labels and for noise."""
-    rng, F, labels = _draw(seed, shape)
-    Y = np.eye(3)[labels]
-    dY = np.eye(3)[rng.integers(0, 3, shape[0])] - Y
-    for y in (Y, dY, rng.standard_normal((shape[0], 3))):
+    rng, F, K = np.random.default_rng(r.seed), r.F, r.part.n_classes
+    n = F.shape[0]
+    Y = r.Y
+    dY = np.eye(K)[rng.integers(0, K, n)] - Y
+    for y in (Y, dY, rng.standard_normal((n, 3))):
         s = sp.label_split(jnp.asarray(F), jnp.asarray(y), k)
         assert float(s.information_sq + s.nuisance_sq) == pytest.approx(float(np.sum(y**2)), rel=1e-10)
     s = sp.label_split(jnp.asarray(F), jnp.asarray(Y), k)
     A = sp.alignment_curve(jnp.asarray(F), jnp.asarray(Y))
-    assert float(s.information_sq) == pytest.approx(float(A[k - 1]) * shape[0], rel=1e-10)
+    assert float(s.information_sq) == pytest.approx(float(A[k - 1]) * n, rel=1e-10)
+    if k >= r.prominent:  # the planted alignment: the top K-bar space holds a fraction r.alignment of Y
+        assert float(s.information_sq) == pytest.approx(r.alignment * n, rel=1e-9)
 
 
 def test_functions_trace_under_jit():

@@ -3,7 +3,8 @@
 One concept a module: ``graph`` (the augmentation graph and the assumption meters),
 ``representation`` (the optimal representation and its spectrum), ``losses``,
 ``bounds`` (every closed-form bound of the paper), ``tightness`` (adversarial W for how tight a bound is),
-``tolerances``.
+``tolerances``; ``strategies`` (Hypothesis strategies and claim helpers for property tests) is the one
+module that needs Hypothesis, so it is not imported here: ``import theory.strategies``.
 Theory checks run in float64: call ``jax.config.update("jax_enable_x64", True)``.
 """
 

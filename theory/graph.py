@@ -151,14 +151,15 @@ def make_graph(key: PRNGKeyArray, part: Partition, delta: float, xi: float, *, d
     (:func:`measure_delta`, :func:`measure_xi`) are at most ``delta`` and ``xi``.
     """
     _check_delta_xi(delta, xi)
-    return _make_graph(key, part, jnp.asarray(delta, dtype), jnp.asarray(xi, dtype), dtype)
+    return _make_graph(key, jnp.asarray(part.sub_of_point), jnp.asarray(delta, dtype), jnp.asarray(xi, dtype), dtype)
 
 
-@functools.partial(jax.jit, static_argnums=(1, 4))
-def _make_graph(key, part, delta, xi, dtype):
+@functools.partial(jax.jit, static_argnums=(4,))
+def _make_graph(key, sub, delta, xi, dtype):
+    """One compiled program per n (the sub-class of each point is an argument, not a static partition)."""
     k_in, k_out = jax.random.split(key)
-    n = part.n
-    same = jnp.asarray(part.sub_of_point[:, None] == part.sub_of_point[None, :])
+    n = sub.shape[0]
+    same = sub[:, None] == sub[None, :]
     within = 1.0 + delta * _symmetric_uniform(k_in, n, dtype)
     cross = xi * _symmetric_uniform(k_out, n, dtype)
     return jnp.where(same, within, cross)
@@ -332,8 +333,8 @@ def extremal_graph(part: Partition, delta: float, kind: str, *, xi: float = 0.0,
     - ``"hub"``: entries ``1 + delta`` in the row and column of the sub-class's first point, 1 elsewhere.
 
     ``xi > 0``: every cross-sub-class entry is ``xi``, the largest Assumption 4.2 allows (the smallest
-    within entry is 1), so the realized xi is exactly ``xi``: the edge of Lemma B.1's bounds. With
-    ``delta = 0`` the blocks are all ones and the spectrum is exact: ``lambda_K-bar = 1 - ||E||_2``
+    within entry is 1 once a sub-class has two points), so the realized xi is exactly ``xi``: the edge
+    of Lemma B.1's bounds. With ``delta = 0`` the blocks are all ones and the spectrum is exact: ``lambda_K-bar = 1 - ||E||_2``
     (Weyl's bound of Lemma B.2 holds with equality) for balanced sub-classes.
     """
     _check_delta_xi(delta, xi)

@@ -34,6 +34,13 @@ LANCZOS_TOL = 1e-10
 EIG_CLUSTER = 1e-9
 
 
+# A realized delta or xi (theory.graph.measure_delta / measure_xi) against the requested one: the meters
+# form max / min - 1 of entries like 1 + delta * u, and each rounding of such an O(1) number costs up to
+# eps = 2.2e-16 absolutely (1.1 - 1 = 0.10000000000000009 > 0.1), a few roundings < 1e-15. A relative
+# tolerance cannot absorb it at tiny delta (delta = 1e-10: the error is ~1e-7 relative).
+METER_ATOL = 1e-15
+
+
 def eig_atol(dtype) -> float:
     return EIG_ATOL[str(dtype)]
 
