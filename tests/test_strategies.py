@@ -1,4 +1,4 @@
-"""theory/strategies.py: every strategy keeps its promise over 200 draws (checked with the project's meters),
+"""theory.strategies: every strategy keeps its promise over 200 draws (checked with the project's meters),
 impossible requests are refused at definition time, draws print as calls that rebuild them, and the
 claim helpers fail with both numbers."""
 

@@ -50,7 +50,7 @@ def test_import_theory_does_not_need_hypothesis(tmp_path):
     listed = out.stdout.split("modules:")[1].split()
     assert {"theory.graph", "theory.bounds", "theory.spectrum", "theory.tightness", "theory.noise"} <= set(listed)
     with_it = _run(["-c", "import theory.strategies as S; print(S.__file__, len(S.__all__))"], tmp_path, timeout=120)
-    assert with_it.returncode == 0 and "strategies.py" in with_it.stdout, with_it.stderr
+    assert with_it.returncode == 0 and "strategies" in with_it.stdout, with_it.stderr
 
 
 USER_TEST = textwrap.dedent('''
