@@ -6,6 +6,8 @@ import jax
 from hypothesis import HealthCheck, settings
 
 jax.config.update("jax_enable_x64", True)
+# `clspec verify` run by a test keeps no compilations in the user's cache (tests/test_profile.py names its own)
+os.environ.setdefault("CLSPEC_XLA_CACHE", "off")
 
 settings.register_profile(
     "ci", derandomize=True, deadline=None, print_blob=True, suppress_health_check=[HealthCheck.too_slow]
