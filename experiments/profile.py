@@ -147,6 +147,9 @@ def settings(*, compile_cache: bool = True):
     except ImportError:  # numpy and scipy keep their own thread count
         limits = contextlib.nullcontext()
     else:
+        import numpy  # noqa: F401  the limit reaches only the BLAS libraries loaded when it is set:
+        import scipy.linalg  # noqa: F401  numpy's, and scipy's (which jaxlib's LAPACK kernels call too)
+
         limits = threadpool_limits(limits=1, user_api="blas")
     try:
         with limits:
