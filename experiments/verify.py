@@ -74,8 +74,8 @@ def add_parser(subparsers) -> None:
         ),
     )
     p.add_argument("--preset", default="cpu", metavar="NAME",
-                   help=f"sizes of the sweeps, one of {', '.join(checks.PRESETS)} (default: cpu, about 2 minutes "
-                        "on 2 cores; smoke: seconds, too small for the trained encoders to pass; large: n = 20,000 "
+                   help=f"sizes of the sweeps, one of {', '.join(checks.PRESETS)} (default: cpu, a few minutes "
+                        "on 2 cores, printed beside this machine's matmul rate; smoke: seconds, too small for the trained encoders to pass; large: n = 20,000 "
                         "points, 200 sub-classes, matrix-free)")
     p.add_argument("--out", default=None, metavar="DIR",
                    help="folder for config.json, env.json, metrics.json (default: results/verify-PRESET under the "
