@@ -138,6 +138,8 @@ def settings(*, compile_cache: bool = True):
             path.mkdir(parents=True, exist_ok=True)
         except OSError:
             path = None
+        if path is not None and not os.access(path, os.W_OK | os.X_OK):
+            path = None  # a read-only cache folder: compile as without one
         if path is not None:
             compilation_cache.reset_cache()
             for name, value in zip(_CACHE_OPTIONS, (str(path), 0.0, 0)):
