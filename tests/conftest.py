@@ -9,6 +9,8 @@ from hypothesis import HealthCheck, settings
 from experiments.common.precision import use_float64
 
 use_float64()
+# `clspec verify` run by a test keeps no compilations in the user's cache (tests/test_profile.py names its own)
+os.environ.setdefault("CLSPEC_XLA_CACHE", "off")
 
 settings.register_profile(
     "ci", derandomize=True, deadline=None, print_blob=True, suppress_health_check=[HealthCheck.too_slow]
@@ -64,7 +66,7 @@ def pytest_report_header(config):
     so of CI's), so a failure can be matched to a release and a total time scaled to the machine."""
     from importlib.metadata import PackageNotFoundError, version
 
-    from experiments.bench.timing import matmul_rate
+    from experiments.common.profile import matmul_rate
 
     names = ("jax", "jaxlib", "flax", "optax", "numpy", "scipy", "pytest", "hypothesis")
     found = []

@@ -131,12 +131,14 @@ def graph_sampler(inputs: Array, W: Weights) -> Sampler:
         a, b = draw(g, cdf_marg, (steps, batch)), draw(g, cdf_marg, (steps, batch))
         return jnp.asarray(np.stack([i, j, a, b], axis=1).astype(np.int32))
 
-    def sample(idx, batch):
-        if idx.shape != (4, batch):
-            raise ValueError(f"graph sampler indices must have shape (4, {batch}), got {idx.shape}")
-        return inputs[idx[0]], inputs[idx[1]], inputs[idx[2]], inputs[idx[3]]
+    return Sampler(noise, functools.partial(_graph_pairs, inputs))
 
-    return Sampler(noise, sample)
+
+def _graph_pairs(inputs, idx, batch):
+    """The inputs of one step's pairs from :func:`graph_sampler`'s indices (4, batch)."""
+    if idx.shape != (4, batch):
+        raise ValueError(f"graph sampler indices must have shape (4, {batch}), got {idx.shape}")
+    return inputs[idx[0]], inputs[idx[1]], inputs[idx[2]], inputs[idx[3]]
 
 
 def model_sampler(model: DataModel, aug: Augmentation) -> Sampler:
@@ -300,6 +302,48 @@ def _jit(fun):
     return jax.jit(fun)
 
 
+def _optimizer(config: TrainConfig):
+    lr = optax.cosine_decay_schedule(config.lr, config.steps, alpha=1e-3) if config.schedule == "cosine" else config.lr
+    return optax.adam(lr)
+
+
+def _chunk(config: TrainConfig, apply, sampler: Sampler | None):
+    """``chunk(carry, ts, noise, inputs, W)``: the training steps ``ts`` under ``lax.scan``, compiled.
+
+    The vertex inputs and W are arguments, not constants of the compiled program, so that one
+    compilation serves every graph and data draw of the same shapes (issue 22: the encoder checks
+    train 16 encoders on graphs of one size). ``sampler`` None: pairs from the graph
+    (:func:`graph_sampler` on ``inputs``); otherwise that sampler's ``sample``.
+    """
+    opt = _optimizer(config)
+
+    def step(value_and_grad, carry, xs):
+        t, noise = xs
+        params, opt_state, prev, done, bad = carry
+        loss, grads = value_and_grad(params, noise)
+        updates, new_state = opt.update(grads, opt_state, params)
+        new_params = optax.apply_updates(params, updates)
+        ok = jnp.isfinite(loss) & ~done
+        pick = lambda a, b: jax.tree_util.tree_map(lambda x, y: jnp.where(ok, x, y), a, b)  # noqa: E731
+        carry = (pick(new_params, params), pick(new_state, opt_state), pick(params, prev),
+                 done | ~jnp.isfinite(loss), jnp.where(~jnp.isfinite(loss) & ~done, t, bad))
+        return carry, loss
+
+    @jax.jit
+    def chunk(carry, ts, noise, inputs, W):
+        pairs = sampler or Sampler(None, functools.partial(_graph_pairs, inputs))
+        value_and_grad = jax.value_and_grad(_objective(config, apply, pairs, inputs, W))
+        return jax.lax.scan(functools.partial(step, value_and_grad), carry, (ts, noise))
+
+    return chunk
+
+
+@functools.lru_cache(maxsize=32)
+def _graph_chunk(config: TrainConfig, apply):
+    """:func:`_chunk` for pairs from the graph, one per (config, encoder): jit then caches it per shape."""
+    return _chunk(config, apply, None)
+
+
 class TrainResult(NamedTuple):
     """``params`` the final parameters (the last ones with a finite loss if training
     stopped); ``history`` a dict of arrays, one entry per evaluation; ``stopped_at``
@@ -311,10 +355,10 @@ class TrainResult(NamedTuple):
     message: str | None
 
 
-def _objective(config: TrainConfig, apply, sampler: Sampler, target: Target):
+def _objective(config: TrainConfig, apply, sampler: Sampler, inputs: Array, W: Weights):
     def loss_fn(params, noise):
         if config.full_batch:
-            return spectral_contrastive_loss(apply(params, target.inputs), target.W)
+            return spectral_contrastive_loss(apply(params, inputs), W)
         x, xp, xa, xb = sampler.sample(noise, config.batch)
         z, zp = apply(params, x), apply(params, xp)
         if config.loss == "nt_xent":
@@ -351,32 +395,12 @@ def train(
     config.validate(n)
     for leaf in jax.tree_util.tree_leaves(params):
         check_finite(leaf, "params")
-    if sampler is None:
-        sampler = graph_sampler(target.inputs, target.W)
-    if config.schedule == "cosine":
-        lr = optax.cosine_decay_schedule(config.lr, config.steps, alpha=1e-3)
+    if sampler is None:  # pairs from the graph: one compiled chunk for every graph and draw of these shapes
+        sampler, chunk = graph_sampler(target.inputs, target.W), _graph_chunk(config, apply)
     else:
-        lr = config.lr
-    opt = optax.adam(lr)
-    loss_fn = _objective(config, apply, sampler, target)
+        chunk = _chunk(config, apply, sampler)
+    opt = _optimizer(config)
     noise = jnp.zeros((config.steps,)) if config.full_batch else sampler.noise(key, config.steps, config.batch)
-    value_and_grad = jax.value_and_grad(loss_fn)
-
-    def step(carry, xs):
-        t, noise = xs
-        params, opt_state, prev, done, bad = carry
-        loss, grads = value_and_grad(params, noise)
-        updates, new_state = opt.update(grads, opt_state, params)
-        new_params = optax.apply_updates(params, updates)
-        ok = jnp.isfinite(loss) & ~done
-        pick = lambda a, b: jax.tree_util.tree_map(lambda x, y: jnp.where(ok, x, y), a, b)  # noqa: E731
-        carry = (pick(new_params, params), pick(new_state, opt_state), pick(params, prev),
-                 done | ~jnp.isfinite(loss), jnp.where(~jnp.isfinite(loss) & ~done, t, bad))
-        return carry, loss
-
-    @jax.jit
-    def chunk(carry, ts, noise):
-        return jax.lax.scan(step, carry, (ts, noise))
 
     normalize = config.loss == "nt_xent"
     history: dict[str, list] = {"step": [], "train_loss": [], "pop_loss": [], "singular_values": [], "sine": [],
@@ -399,7 +423,7 @@ def train(
     while t0 < config.steps:
         t1 = min(t0 + config.eval_every, config.steps)
         noise_chunk = jax.tree_util.tree_map(lambda a: a[t0:t1], noise)
-        carry, losses = chunk(carry, jnp.arange(t0, t1, dtype=jnp.int32), noise_chunk)
+        carry, losses = chunk(carry, jnp.arange(t0, t1, dtype=jnp.int32), noise_chunk, target.inputs, target.W)
         if bool(carry[3]):
             stopped_at = int(carry[4])
             bad_loss = float(np.asarray(losses)[stopped_at - t0])

@@ -13,6 +13,8 @@ from pathlib import Path
 
 import numpy as np
 
+from experiments.common.profile import matmul_rate  # noqa: F401 - the benchmarks' baseline, re-exported
+
 
 def block(tree):
     import jax
@@ -123,15 +125,3 @@ def xla_flops(compiled) -> float | None:
         cost = cost[0] if cost else {}
     flops = (cost or {}).get("flops")
     return float(flops) if flops is not None and flops > 0 else None
-
-
-def matmul_rate(n: int = 2048, repeats: int = 5) -> dict:
-    """The float32 matmul rate of this machine in JAX: best time of an n x n x n product."""
-    import jax
-    import jax.numpy as jnp
-
-    a = jax.random.normal(jax.random.key(0), (n, n), jnp.float32)
-    b = jax.random.normal(jax.random.key(1), (n, n), jnp.float32)
-    f = compile_once(jax.jit(lambda a, b: jnp.dot(a, b, precision=jax.lax.Precision.HIGHEST)), a, b)
-    t = time_best(f, a, b, repeats=repeats)
-    return {"n": n, "best_s": t["best_s"], "gflops": 2 * n**3 / t["best_s"] / 1e9}

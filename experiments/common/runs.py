@@ -65,6 +65,11 @@ def results_dir() -> Path:
     return Path(os.environ.get("CLSPEC_RESULTS") or "results")
 
 
+def user_cache_dir() -> Path:
+    """clspec's cache folder (decoded image folders, compiled programs): ``$CLSPEC_CACHE``, else ``~/.cache/clspec``."""
+    return Path(os.environ.get("CLSPEC_CACHE") or Path.home() / ".cache" / "clspec").expanduser()
+
+
 def file_mode() -> int:
     """``0o666 & ~umask``: the mode ``open()`` would give a new file."""
     mask = os.umask(0o022)

@@ -17,7 +17,7 @@ import sys
 import time
 from pathlib import Path
 
-from experiments.common import argtypes, runs
+from experiments.common import argtypes, profile, runs
 from experiments.common.precision import use_float64
 from experiments.ledger import checks
 from experiments.ledger.claims import ERROR, FAIL, INFO, PASS, Row, error_row
@@ -77,8 +77,8 @@ def add_parser(subparsers) -> None:
         ),
     )
     p.add_argument("--preset", default="cpu", metavar="NAME",
-                   help=f"sizes of the sweeps, one of {', '.join(checks.PRESETS)} (default: cpu, about 2 minutes "
-                        "on 2 cores; smoke: seconds, too small for the trained encoders to pass; large: n = 20,000 "
+                   help=f"sizes of the sweeps, one of {', '.join(checks.PRESETS)} (default: cpu, a few minutes "
+                        "on 2 cores, printed beside this machine's matmul rate; smoke: seconds, too small for the trained encoders to pass; large: n = 20,000 "
                         "points, 200 sub-classes, matrix-free)")
     p.add_argument("--out", default=None, metavar="DIR",
                    help="folder for config.json, env.json, metrics.json (default: results/verify-PRESET under the "
@@ -99,6 +99,9 @@ def add_parser(subparsers) -> None:
                    help="re-draw the figures and the ledger from a saved run's metrics.json, without recomputing "
                         "(default: off)")
     p.add_argument("--no-progress", action="store_true", help="no progress bars (default: bars on a terminal)")
+    p.add_argument("--profile", action="store_true",
+                   help="print where the time went: per module, compile vs run seconds and CPU time, and the largest "
+                        "compilations (default: one line per module; the numbers are in metrics.json either way)")
     p.set_defaults(func=main)
 
 
@@ -230,7 +233,7 @@ def main(args: argparse.Namespace) -> int:
     env = runs.environment(args.seed)
     progress = _progress(not args.no_progress and sys.stderr.isatty())
 
-    with runs.OutputSet() as outputs:
+    with runs.OutputSet() as outputs, profile.settings():
         staged_figures = outputs.stage_dir(figures_dir)
         t_start = time.perf_counter()
         sections, all_rows, errors = [], [], []
@@ -239,8 +242,10 @@ def main(args: argparse.Namespace) -> int:
             print(f"[{name}] running ...", file=sys.stderr, flush=True)
             t0 = time.perf_counter()
             data, figs = {}, []
+            recorder = profile.Recorder()
             try:
-                rows, data = module.run(args.preset, seed=args.seed, progress=progress)
+                with recorder:
+                    rows, data = module.run(args.preset, seed=args.seed, progress=progress)
                 seen = {r.claim for r in rows}
                 missing = [c for c in module.CLAIMS if c.id not in seen]
                 rows = rows + [error_row(c, RuntimeError("the check returned no row for this claim")) for c in missing]
@@ -261,18 +266,22 @@ def main(args: argparse.Namespace) -> int:
                     if os.environ.get("CLSPEC_DEBUG"):
                         raise
                     errors.append(f"{name} figures: {type(err).__name__}: {err}")
-            print(f"[{name}] {len(rows)} rows in {seconds:.1f} s", file=sys.stderr, flush=True)
+            prof = recorder.summary()
+            print(f"[{name}] {len(rows)} rows in {seconds:.1f} s ({profile.one_line(prof)})", file=sys.stderr, flush=True)
             sections.append({"module": module.__name__, "title": (module.__doc__ or name).strip().splitlines()[0],
-                             "rows": [r.as_dict() for r in rows], "seconds": seconds, "figures": figs, "data": data})
+                             "rows": [r.as_dict() for r in rows], "seconds": seconds, "figures": figs, "data": data,
+                             "profile": prof})
             all_rows += rows
 
         total = time.perf_counter() - t_start
+        rate = _matmul_rate()
         command = "clspec verify --preset " + args.preset + ("" if full else " --only " + " ".join(
             m.__name__.rsplit(".", 1)[-1] for m in modules))
         meta = {"preset": args.preset, "seed": args.seed, "seconds": total, "summary": _summary(all_rows),
                 "date": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
                 "commit": runs.git_commit(), "errors": errors, "command": command, "full": full,
-                "machine": machine()}
+                "machine": machine() + (f"; float32 2048^3 matmul {rate:.0f} GFLOP/s" if rate else ""),
+                "matmul_gflops": rate}
         outputs.write_json(out / "config.json", config)
         outputs.write_json(out / "env.json", env)
         outputs.write_json(out / "metrics.json", {"meta": meta, "sections": sections})
@@ -285,8 +294,12 @@ def main(args: argparse.Namespace) -> int:
 
     print(format_table(all_rows))
     s = meta["summary"]
+    compiled = sum(sec["profile"]["compile_s"] for sec in sections)
+    speed = f"; this machine's float32 2048^3 matmul: {rate:.0f} GFLOP/s" if rate else ""
     print(f"\n{len(all_rows)} rows: {s[PASS]} PASS, {s[FAIL]} FAIL, {s[INFO]} INFO, {s[ERROR]} ERROR "
-          f"in {total:.1f} s (preset {args.preset}); results in {out}")
+          f"in {total:.1f} s (preset {args.preset}; {compiled:.1f} s of it compiling{speed}); results in {out}")
+    if args.profile:
+        print(profile.table(sections))
     _print_extras(sections)
     if errors:
         for e in errors:
@@ -311,6 +324,17 @@ def _print_extras(sections) -> None:
     for sec in sections:
         for note in (sec["data"] or {}).get("notes", []):
             print(note)
+
+
+def _matmul_rate() -> float | None:
+    """This machine's float32 matmul rate in GFLOP/s (``experiments.common.profile.matmul_rate``), printed beside the
+    total time so that a reader can scale it to another machine; None if it cannot be measured."""
+    try:
+        from experiments.common.profile import matmul_rate
+
+        return float(matmul_rate(2048, repeats=3)["gflops"])
+    except Exception:  # noqa: BLE001 - a guard for the reader, never a reason to fail the run
+        return None
 
 
 def machine() -> str:

@@ -20,7 +20,7 @@ from pathlib import Path
 
 import numpy as np
 
-from experiments.common.runs import atomic_write_text, atomic_writer
+from experiments.common.runs import atomic_write_text, atomic_writer, user_cache_dir
 
 CACHE_VERSION = 2  # 2: keyed by content (1 was keyed by size and mtime)
 DEFAULT_MAX_MB = 4096  # about 20 decoded CIFAR-sized datasets
@@ -30,8 +30,8 @@ _INDEXED_BYTES = 1 << 20  # archives at least this big have their hash remembere
 
 
 def cache_dir() -> Path:
-    """Where decoded image folders are cached: ``$CLSPEC_CACHE``, else ``~/.cache/clspec``."""
-    return Path(os.environ.get("CLSPEC_CACHE") or Path.home() / ".cache" / "clspec").expanduser()
+    """Where decoded image folders are cached: clspec's cache folder (``$CLSPEC_CACHE``, else ``~/.cache/clspec``)."""
+    return user_cache_dir()
 
 
 def max_bytes() -> int:

@@ -1,0 +1,87 @@
+"""experiments/common/profile.py: `clspec verify`'s per-module profile, its BLAS threads and its compilation cache.
+
+No test here times anything against a limit: speed is reported (``--profile``), never asserted.
+"""
+
+import json
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from experiments.common import profile
+from experiments.cli import main
+
+
+def _blas_threads() -> list[int]:
+    from threadpoolctl import threadpool_info
+
+    return [i["num_threads"] for i in threadpool_info() if i["user_api"] == "blas"]
+
+
+def test_recorder_counts_each_compilation_once_and_names_it():
+    def cubic_of_a_kind(x):
+        return jnp.sum(x**3)
+
+    f = jax.jit(cubic_of_a_kind)
+    with profile.Recorder() as rec:
+        f(jnp.ones(7)).block_until_ready()
+        f(jnp.ones(7)).block_until_ready()  # same shape: no second compilation
+        f(jnp.ones(9)).block_until_ready()  # a new shape compiles again
+    p = rec.summary()
+    top = {c["function"]: c for c in p["largest_compilations"]}
+    assert top["jit(cubic_of_a_kind)"]["compilations"] == 2
+    assert p["compilations"] >= 2 and p["compile_s"] > 0
+    assert 0 <= p["run_s"] <= p["wall_s"] and p["cpu_s"] >= 0
+    with profile.Recorder() as again:
+        f(jnp.ones(9)).block_until_ready()
+    assert again.summary()["compilations"] == 0  # listeners of the first recorder are gone, and nothing compiled
+
+
+def test_settings_use_one_blas_thread_and_restore_everything(tmp_path, monkeypatch):
+    monkeypatch.setenv("CLSPEC_XLA_CACHE", str(tmp_path / "xla"))
+    before_threads, before_dir = _blas_threads(), jax.config.jax_compilation_cache_dir
+    with profile.settings():
+        assert set(_blas_threads()) == {1}
+        assert jax.config.jax_compilation_cache_dir == str(tmp_path / "xla")
+    assert _blas_threads() == before_threads
+    assert jax.config.jax_compilation_cache_dir == before_dir
+
+
+def test_a_second_run_takes_its_compilations_from_the_cache(tmp_path, monkeypatch):
+    """A new jit wrapper of the same computation (as a second `clspec verify` makes) compiles nothing."""
+    monkeypatch.setenv("CLSPEC_XLA_CACHE", str(tmp_path / "xla"))
+    x = jnp.arange(11.0)
+    results = []
+    for _ in range(2):
+        with profile.settings(), profile.Recorder() as rec:
+            results.append(np.asarray(jax.jit(lambda v: jnp.cumsum(jnp.sin(v) * 3.0))(x)))
+        results.append(rec.summary())
+    first, second = results[1], results[3]
+    assert first["cache_hits"] == 0 and second["cache_hits"] >= 1
+    assert any((tmp_path / "xla").iterdir())
+    np.testing.assert_array_equal(results[0], results[2])
+
+
+def test_the_cache_can_be_turned_off(tmp_path, monkeypatch):
+    monkeypatch.setenv("CLSPEC_XLA_CACHE", "off")
+    before = jax.config.jax_compilation_cache_dir
+    with profile.settings():
+        assert jax.config.jax_compilation_cache_dir == before
+
+
+def test_verify_profile_prints_compile_and_run_time_per_module(tmp_path, capsys, monkeypatch):
+    monkeypatch.setenv("CLSPEC_XLA_CACHE", str(tmp_path / "xla"))
+    code = main(["verify", "--preset", "smoke", "--only", "jacobian", "--profile", "--out", str(tmp_path / "run"),
+                 "--no-progress"])
+    out, err = capsys.readouterr()
+    assert code == 0
+    assert "[jacobian]" in err and "compilations" in err and "run " in err
+    assert "profile (wall seconds" in out and "jacobian" in out.split("profile (wall seconds")[1]
+    assert "GFLOP/s" in out and "compiling" in out  # the matmul rate beside the total time
+    metrics = json.loads((tmp_path / "run" / "metrics.json").read_text())
+    (sec,) = metrics["sections"]
+    p = sec["profile"]
+    assert p["compilations"] >= 1 and p["largest_compilations"]
+    assert p["compile_s"] + p["trace_s"] + p["lower_s"] + p["run_s"] <= p["wall_s"] + 1e-6
+    assert metrics["meta"]["matmul_gflops"] > 0 and "GFLOP/s" in metrics["meta"]["machine"]
