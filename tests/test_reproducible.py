@@ -29,7 +29,8 @@ def test_verify_twice_with_the_same_seed_gives_identical_measured_columns(tmp_pa
     monkeypatch.setitem(thm43.PRESETS, "smoke", TINY)
     for k in ("a", "b"):
         code = main(["verify", "--preset", "smoke", "--only", "thm43", "tables", "--seed", "3", "--out", str(tmp_path / k),
-                     "--figures", str(tmp_path / k / "fig"), "--ledger", str(tmp_path / k / "ledger.md"), "--no-progress"])
+                     "--figures", str(tmp_path / k / "fig"), "--ledger", str(tmp_path / k / "ledger.md"), "--no-progress",
+                     "--jobs", "1"])  # the patched preset lives in this process
         assert code == 0
     a, b = _measured(tmp_path / "a" / "metrics.json"), _measured(tmp_path / "b" / "metrics.json")
     assert len(a) > 20 and a == b

@@ -26,7 +26,7 @@ def smoke_run(tmp_path_factory):
         for module in checks.load():
             mp.setattr(module, "run", lambda preset, seed=0, progress=None, name=module.__name__: saved[name])
         code = main(["verify", "--preset", "smoke", "--out", str(out / "run"), "--figures", str(out / "fig"),
-                     "--ledger", str(out / "paper_checks.md"), "--no-progress"])
+                     "--ledger", str(out / "paper_checks.md"), "--no-progress", "--jobs", "1"])
     return code, out
 
 

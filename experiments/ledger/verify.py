@@ -19,8 +19,8 @@ from pathlib import Path
 
 from experiments.common import argtypes, profile, runs
 from experiments.common.precision import use_float64
-from experiments.ledger import checks
-from experiments.ledger.claims import ERROR, FAIL, INFO, PASS, Row, error_row
+from experiments.ledger import checks, lanes
+from experiments.ledger.claims import ERROR, FAIL, INFO, PASS, Row
 from experiments.ledger.render import measured_text, num_text
 
 
@@ -99,6 +99,9 @@ def add_parser(subparsers) -> None:
                    help="re-draw the figures and the ledger from a saved run's metrics.json, without recomputing "
                         "(default: off)")
     p.add_argument("--no-progress", action="store_true", help="no progress bars (default: bars on a terminal)")
+    p.add_argument("--jobs", type=argtypes.positive_int, default=lanes.default_jobs(), metavar="N",
+                   help="run the check modules in N parallel processes (lanes), results identical to one process "
+                        f"(default: {lanes.default_jobs()} on this machine: 2 with two cores or more, else 1)")
     p.add_argument("--profile", action="store_true",
                    help="print where the time went: per module, compile vs run seconds and CPU time, and the largest "
                         "compilations (default: one line per module; the numbers are in metrics.json either way)")
@@ -237,26 +240,12 @@ def main(args: argparse.Namespace) -> int:
         staged_figures = outputs.stage_dir(figures_dir)
         t_start = time.perf_counter()
         sections, all_rows, errors = [], [], []
-        for module in modules:
-            name = module.__name__.rsplit(".", 1)[-1]
-            print(f"[{name}] running ...", file=sys.stderr, flush=True)
-            t0 = time.perf_counter()
-            data, figs = {}, []
-            recorder = profile.Recorder()
-            try:
-                with recorder:
-                    rows, data = module.run(args.preset, seed=args.seed, progress=progress)
-                seen = {r.claim for r in rows}
-                missing = [c for c in module.CLAIMS if c.id not in seen]
-                rows = rows + [error_row(c, RuntimeError("the check returned no row for this claim")) for c in missing]
-            except KeyboardInterrupt:
-                raise
-            except Exception as err:  # a crashing check is an ERROR row, not a crash of the job
-                if os.environ.get("CLSPEC_DEBUG"):
-                    raise
-                rows = [error_row(c, err) for c in module.CLAIMS]
-                errors.append(f"{name}: {type(err).__name__}: {err}")
-            seconds = time.perf_counter() - t0
+        start = lambda m: print(f"[{lanes.short(m)}] running ...", file=sys.stderr, flush=True)  # noqa: E731
+        for module, result in lanes.run_all(modules, args.preset, args.seed, args.jobs, progress, on_start=start):
+            name = lanes.short(module)
+            rows, data, figs = result.rows, result.data, []
+            if result.error:
+                errors.append(result.error)
             if data:
                 try:
                     figs = [str(outputs.final_path(p)) for p in module.plot(data, staged_figures)]
@@ -266,11 +255,12 @@ def main(args: argparse.Namespace) -> int:
                     if os.environ.get("CLSPEC_DEBUG"):
                         raise
                     errors.append(f"{name} figures: {type(err).__name__}: {err}")
-            prof = recorder.summary()
-            print(f"[{name}] {len(rows)} rows in {seconds:.1f} s ({profile.one_line(prof)})", file=sys.stderr, flush=True)
+            prof = result.profile
+            print(f"[{name}] {len(rows)} rows in {result.seconds:.1f} s ({profile.one_line(prof)})", file=sys.stderr,
+                  flush=True)
             sections.append({"module": module.__name__, "title": (module.__doc__ or name).strip().splitlines()[0],
-                             "rows": [r.as_dict() for r in rows], "seconds": seconds, "figures": figs, "data": data,
-                             "profile": prof})
+                             "rows": [r.as_dict() for r in rows], "seconds": result.seconds, "figures": figs,
+                             "data": data, "profile": prof})
             all_rows += rows
 
         total = time.perf_counter() - t_start
