@@ -66,6 +66,9 @@ def add_parser(subparsers) -> None:
                      help=f"neighbours of the k-NN monitor, 1..--knn-train (default per preset: {_by_preset('pretrain', 'knn_k')})")
     pre.add_argument("--knn-train", type=argtypes.positive_int,
                      help=f"training images in the k-NN memory bank, >= 1 (default per preset: {_by_preset('pretrain', 'knn_train')})")
+    pre.add_argument("--keep-epochs", type=argtypes.int_list, default=(), metavar="E1,E2,...",
+                     help="also keep the checkpoint after each of these epochs (0: the initialization) as "
+                     "OUT/epoch-EEE/checkpoint.msgpack, for analyses over training (default: none)")
     pre.set_defaults(func=run_pretrain)
 
     tr = sub.add_parser(
@@ -222,6 +225,9 @@ def run_pretrain(args) -> int:
     cfg, out = _config(args, configs.PretrainConfig, configs.pretrain_preset, lambda c: configs.pretrain_dir(c.preset))
     if cfg.knn_k > cfg.knn_train:
         raise ValueError(f"--knn-k must be <= --knn-train ({cfg.knn_train}, the k-NN memory bank), got {cfg.knn_k}")
+    bad = [e for e in args.keep_epochs if e > cfg.epochs]
+    if bad:
+        raise ValueError(f"--keep-epochs must lie in 0..{cfg.epochs} (--epochs), got {bad[0]}")
     _data_path(cfg)
     _check_out(out, args.resume)
     _distributed(args)
@@ -235,7 +241,8 @@ def run_pretrain(args) -> int:
     print(f"pretrain {cfg.arch} on {len(train_set.labels)} images ({train_set.source}), {cfg.epochs} epochs -> {out}",
           file=sys.stderr)
     try:
-        summary = loops.pretrain(cfg, out, train_set, test_set, resume=args.resume, progress=args.progress)
+        summary = loops.pretrain(cfg, out, train_set, test_set, resume=args.resume, progress=args.progress,
+                                 keep_epochs=tuple(args.keep_epochs))
     except loop.NonFiniteLoss as err:
         print(f"clspec cifar pretrain: error: {err}", file=sys.stderr)
         return 1

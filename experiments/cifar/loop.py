@@ -109,6 +109,11 @@ RUN_FILES = {
 }
 
 
+def keep_path(out: Path | str, epoch: int) -> Path:
+    """Where :meth:`_Loop.keep` puts the checkpoint after ``epoch`` epochs."""
+    return Path(out) / f"epoch-{epoch:03d}" / ckpt.CHECKPOINT
+
+
 class _Loop:
     """Shared epoch bookkeeping: resume, checkpoint, NaN checks, metrics files, progress bars.
 
@@ -254,6 +259,20 @@ class _Loop:
         if self._session_epochs == 1 and left > 0 and _is_writer() and "time_s" in row:
             print(f"{self.kind}: the first epoch took {row['time_s']:.1f} s with evaluation: about "
                   f"{_duration(row['time_s'] * left)} for the {left} epochs left", file=sys.stderr, flush=True)
+
+    def keep(self, epoch: int, state_tree: dict) -> None:
+        """A copy of the checkpoint after ``epoch`` epochs (0: the initialization) in
+        ``out/epoch-EEE/checkpoint.msgpack``, for analyses over the course of training. Written
+        atomically like the running checkpoint; an existing copy (a resumed run) is left as it is."""
+        path = keep_path(self.out, epoch)
+        if path.exists() or not _is_writer():
+            return
+        path.parent.mkdir(parents=True, exist_ok=True)
+        meta = {"kind": self.kind, "arch": self.cfg.arch, "epoch": epoch, "seed": self.cfg.seed,
+                "history": self.history[:epoch], "config": dataclasses.asdict(self.cfg), "data": self.data,
+                "changes": self.changes, **self.extra_meta}
+        ckpt.save(path, state_tree, meta)
+        ckpt.previous_path(path).unlink(missing_ok=True)
 
     def finish(self, summary: dict) -> dict:
         if _is_writer():

@@ -55,10 +55,16 @@ def pretrain(
     dp: DataParallel | None = None,
     stop_after_epochs: int | None = None,
     check_every: int = 20,
+    keep_epochs: tuple[int, ...] = (),
 ) -> dict:
     """SimCLR pre-training of ``cfg.arch`` on ``train_set.images`` (labels unused but for the k-NN
     monitor). Writes config.json, env.json, metrics.jsonl, checkpoint.msgpack and metrics.json
-    into ``out``. ``stop_after_epochs`` ends the run early, as a kill would (for tests)."""
+    into ``out``. ``stop_after_epochs`` ends the run early, as a kill would (for tests).
+    ``keep_epochs`` also keeps the checkpoint after each of those epochs (0: the initialization)
+    as ``out/epoch-EEE/checkpoint.msgpack``; each is the state the resumable run had then."""
+    bad = [e for e in keep_epochs if not 0 <= e <= cfg.epochs]
+    if bad:
+        raise ValueError(f"keep_epochs must lie in 0..{cfg.epochs} (the epochs), got {bad[0]}")
     dp = dp or data_parallel()
     dp.check_batch_size(cfg.batch_size)
     images = np.asarray(train_set.images)
@@ -71,6 +77,8 @@ def pretrain(
     loop = _Loop("pretrain", cfg, Path(out), resume=resume, progress=progress,
                  extra_meta={"projection_dim": cfg.projection_dim}, data=train_set.identity)
     state = _from_tree(loop.begin(_state_tree(state)))
+    if 0 in keep_epochs and loop.start_epoch == 0:
+        loop.keep(0, _state_tree(state))
     state = dp.replicate(state)
     encode = _encode(cfg.arch)
     knn_train = min(cfg.knn_train, n)
@@ -109,6 +117,8 @@ def pretrain(
         }
         row.update(spectral_monitor(f_train, np.asarray(train_set.labels)[:knn_train], num_classes))
         loop.end_epoch(epoch, _state_tree(state), row)
+        if epoch + 1 in keep_epochs:
+            loop.keep(epoch + 1, _state_tree(state))
         print(
             f"pretrain epoch {epoch + 1}/{cfg.epochs}: loss {row['loss']:.4f}  kNN acc {knn:.4f}  "
             f"({row['time_s']:.1f} s, {row['images_per_s']:.1f} images/s)",

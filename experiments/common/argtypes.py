@@ -69,6 +69,17 @@ nonnegative_int = int_at_least(0)
 seed = int_in(0, SEED_MAX)
 
 
+def _int_list(text: str) -> tuple[int, ...]:
+    """Comma-separated distinct integers >= 0, e.g. ``0,1,2,4,8,16``, returned sorted."""
+    values = tuple(nonnegative_int(part.strip()) for part in text.split(","))
+    if len(set(values)) != len(values):
+        raise argparse.ArgumentTypeError(f"expected distinct integers, got {text!r}")
+    return tuple(sorted(values))
+
+
+int_list = _named(_int_list, "integer list")
+
+
 def float_in(low: float | None = None, high: float | None = None, *, low_open: bool = False,
              high_open: bool = False) -> Callable[[str], float]:
     """A finite float in the interval from ``low`` to ``high`` (closed unless ``*_open``)."""
