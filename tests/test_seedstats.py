@@ -137,3 +137,10 @@ def test_seeds_needed_bad_input_and_no_difference():
         seedstats.seeds_needed(1.0, 1.0, 1.0, power=1.0)
     with pytest.raises(ValueError, match="n_a and n_b must be >= 2"):
         seedstats.welch_power(1.0, 1.0, 1.0, 1)
+
+
+def test_detectable_difference_is_the_difference_with_that_power():
+    d = seedstats.detectable_difference(0.66, 1.04, 15, alpha=0.05 / 9)
+    assert seedstats.welch_power(d, 0.66, 1.04, 15, alpha=0.05 / 9) == pytest.approx(0.8, abs=1e-9)
+    assert seedstats.seeds_needed(d * 1.001, 0.66, 1.04, alpha=0.05 / 9) <= 15
+    assert seedstats.detectable_difference(0.66, 1.04, 30, alpha=0.05 / 9) < d

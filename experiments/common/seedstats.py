@@ -10,7 +10,7 @@ Pure functions of numbers (numpy and ``scipy.special``'s t distributions); no I/
 - :func:`holm`: Holm's (1979) step-down adjusted p-values, ``p~_(i) = max_{j <= i} min(1, (m-j+1) p_(j))``
   over the p-values sorted ascending; rejecting where ``p~ <= alpha`` controls the family-wise error at
   ``alpha`` for any dependence between the tests.
-- :func:`welch_power`, :func:`seeds_needed`: the power of the two-sided Welch test at ``n`` seeds per
+- :func:`welch_power`, :func:`seeds_needed`, :func:`detectable_difference`: the power of the two-sided Welch test at ``n`` seeds per
   cell for a true difference ``diff`` and per-cell standard deviations, by the **noncentral t
   approximation**: ``t`` taken as noncentral t with the Welch-Satterthwaite df (at those n and standard
   deviations) and noncentrality ``diff / se``. It treats the standard deviations as known (they are
@@ -155,4 +155,21 @@ def seeds_needed(diff: float, sd_a: float, sd_b: float, *, alpha: float = 0.05, 
     while hi - lo > 1:
         mid = (lo + hi) // 2
         lo, hi = (lo, mid) if enough(mid) else (mid, hi)
+    return hi
+
+
+def detectable_difference(sd_a: float, sd_b: float, n: int, *, alpha: float = 0.05, power: float = 0.8) -> float:
+    """The true difference that :func:`welch_power` detects with ``power`` at ``n`` seeds per cell
+    (bisection: the power rises with the difference)."""
+    if not 0 < power < 1:
+        raise ValueError(f"power must be in (0, 1), got {power}")
+    se = math.sqrt((sd_a**2 + sd_b**2) / n)
+    if se == 0.0:
+        return 0.0
+    lo, hi = 0.0, se
+    while welch_power(hi, sd_a, sd_b, n, alpha=alpha) < power:
+        lo, hi = hi, 2 * hi
+    for _ in range(60):
+        mid = (lo + hi) / 2
+        lo, hi = (lo, mid) if welch_power(mid, sd_a, sd_b, n, alpha=alpha) >= power else (mid, hi)
     return hi
