@@ -3,6 +3,8 @@ interrupted grid), Table 3 on a tiny generated image folder, the table definitio
 
 from __future__ import annotations
 
+import dataclasses
+import hashlib
 import json
 
 import pytest
@@ -66,6 +68,34 @@ def test_table1_smoke_end_to_end_with_a_resume_after_an_interrupted_grid(tmp_pat
     assert elr_ev["last_test_acc"] == rows["ELR"]["last"]["mean"] and len(elr_ev["curves"]["test_acc"]) == 2
 
 
+def test_extra_seeds_of_chosen_cells_resume_and_record_the_checkpoint(tmp_path, folder, capsys):  # noqa: F811
+    """--cells and --seed-start (stage 2 of methods_cpu): only those cells, only those seeds; an interrupted
+    CL-init run resumes (its checkpoint's sha256 is part of the run's identity); the evidence records it."""
+    results = tmp_path / "results"
+    g = reproduce.select(reproduce.grid(1, "smoke"), cells="ce/sym:0.8")
+    g = dataclasses.replace(g, seed_start=2)
+    assert [(c.name(), s) for c, s in g.runs()] == [("ce-random-sym0.8", 2), ("ce-pretrained-sym0.8", 2)]
+    assert reproduce.run_grid(g, data=str(folder), results=results, stop_after=(1, 1)) is None
+    out = reproduce.grid_dir(g, results)
+    assert reproduce.run_status(out / "runs" / "ce-pretrained-sym0.8-seed2", 2) == "resume"
+    argv = ["cifar", "reproduce", "--table", "1", "--preset", "smoke", "--cells", "ce/sym:0.8", "--seed-start", "2",
+            "--data", str(folder), "--results", str(results), "--no-progress"]
+    code, _, err = run(argv, capsys)
+    assert code == 0, err
+    assert "[1/2] CE (random init) sym:0.8 seed 2: done" in err and "[2/2] CL+E2E sym:0.8 seed 2: resume" in err
+    assert "seed 0" not in err and "ELR" not in err
+    code, _, err = run(argv, capsys)  # a rerun skips both
+    assert code == 0 and err.count(": done") == 2
+    evidence = tmp_path / "stage2.json"
+    code, _, err = run(argv + ["--collect", "--evidence", str(evidence)], capsys)
+    assert code == 0, err
+    ev = json.loads(evidence.read_text())
+    sha = hashlib.sha256((reproduce.pretrain_path(g, "tiny", results) / "checkpoint.msgpack").read_bytes()).hexdigest()
+    assert ev["pretrain_checkpoint_sha256"] == [sha] and "--seed-start 2" in ev["command"]
+    assert {(r["init"], r["seed"], r.get("init_sha256")) for r in ev["runs"]} == {("random", 2, None),
+                                                                                ("pretrained", 2, sha)}
+
+
 def test_table3_on_a_generated_image_folder(tmp_path, folder, capsys):  # noqa: F811
     results = tmp_path / "results"
     code, stdout, err = run(["cifar", "reproduce", "--table", "3", "--preset", "smoke", "--data", str(folder),
@@ -98,6 +128,11 @@ def test_tables_are_defined_for_every_preset():
     # --noises keeps one noise setting's cells, in order
     sym = reproduce.select(cpu, noises="sym:0.8")
     assert [c.noise for c in sym.cells] == ["sym:0.8"] * 8 and len(sym.runs()) == 16
+    # --cells keeps exact method/noise pairs (both inits); --seed-start shifts the seeds
+    two = reproduce.select(cpu, cells="elr/sym:0.8, crust/asym:0.4")
+    assert [c.name() for c in two.cells] == ["elr-random-sym0.8", "elr-pretrained-sym0.8", "crust-random-asym0.4",
+                                             "crust-pretrained-asym0.4"]
+    assert [s for _, s in dataclasses.replace(two, seed_start=3).runs(2)] == [3] * 4 + [4] * 4
 
 
 def test_dry_run_prints_the_grid_and_an_estimate_from_the_rates(tmp_path):
@@ -124,6 +159,10 @@ def test_dry_run_prints_the_grid_and_an_estimate_from_the_rates(tmp_path):
         (["--table", "1", "--preset", "huge"], "preset must be one of"),
         (["--table", "3"], "--table 3 needs --data"),
         (["--table", "1", "--data", "/nonexistent/x"], "does not exist"),
+        (["--table", "1", "--seed-start", "-1"], "--seed-start must be >= 0, got -1"),
+        (["--table", "1", "--preset", "cpu", "--cells", "elr/sym:0.3"], "--cells: each item must be METHOD/NOISE"),
+        (["--table", "1", "--preset", "cpu", "--cells", "elr"], "got 'elr'"),
+        (["--table", "1", "--preset", "cpu", "--cells", "elr/sym:0.8", "--noises", "asym:0.4"], "no cell of the grid"),
     ],
 )
 def test_bad_input_is_one_line_and_exit_2(extra, words, capsys):
@@ -145,8 +184,6 @@ def test_bad_method_setting_on_train_is_one_line_and_exit_2(folder, capsys):  # 
 
 
 def test_a_grid_pretraining_on_more_images_trains_on_the_training_presets_own_images(folder):  # noqa: F811
-    import dataclasses
-
     import numpy as np
 
     from experiments.cifar.data import load_dataset

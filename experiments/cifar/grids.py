@@ -87,11 +87,12 @@ class Grid:
     pretrain: configs.PretrainConfig
     seeds: int
     subset: int | None = None  # train on a class-balanced subset of the pre-training images
+    seed_start: int = 0  # the first seed (``--seed-start``): the seeds are seed_start, ..., seed_start + seeds - 1
 
     def runs(self, seeds: int | None = None) -> list[tuple[Cell, int]]:
         """(cell, seed) pairs, seed-major: every cell's first seed finishes before any second one."""
         n = self.seeds if seeds is None else seeds
-        return [(cell, seed) for seed in range(n) for cell in self.cells]
+        return [(cell, seed) for seed in range(self.seed_start, self.seed_start + n) for cell in self.cells]
 
     def train_config(self, cell: Cell, seed: int) -> configs.TrainConfig:
         return dataclasses.replace(self.train, method=cell.method, init=cell.init, noise=cell.noise, seed=seed,
@@ -152,13 +153,25 @@ def grid(table: int, preset: str) -> Grid:
     return Grid(table, preset, cells, train, pre, seeds, subset)
 
 
-def select(g: Grid, methods: str | None = None, inits: str | None = None, noises: str | None = None) -> Grid:
+def select(g: Grid, methods: str | None = None, inits: str | None = None, noises: str | None = None,
+           cells: str | None = None) -> Grid:
     """Keep the cells of the comma-separated ``methods``, ``inits`` and ``noises`` only
-    (``--methods``, ``--inits``, ``--noises``)."""
+    (``--methods``, ``--inits``, ``--noises``), and of the comma-separated ``method/noise`` pairs of
+    ``cells`` (``--cells elr/sym:0.8,crust/asym:0.4``: both inits of each, unless ``inits`` says otherwise)."""
     from experiments.cifar.methods import METHODS
 
-    cells = g.cells
     present = tuple(dict.fromkeys(c.noise for c in g.cells))
+    if cells:
+        pairs = [item.strip() for item in cells.split(",") if item.strip()]
+        known = {(c.method, c.noise) for c in g.cells}
+        for item in pairs:
+            method, _, noise = item.partition("/")
+            if (method, noise) not in known:
+                raise ValueError(f"--cells: each item must be METHOD/NOISE with METHOD in "
+                                 f"{tuple(dict.fromkeys(c.method for c in g.cells))} and NOISE in {present}, got {item!r}")
+        wanted_pairs = {tuple(item.partition("/")[::2]) for item in pairs}
+        g = dataclasses.replace(g, cells=tuple(c for c in g.cells if (c.method, c.noise) in wanted_pairs))
+    cells = g.cells
     for flag, given, choices, field in (("--methods", methods, METHODS, "method"), ("--inits", inits, INITS, "init"),
                                         ("--noises", noises, present, "noise")):
         if not given:

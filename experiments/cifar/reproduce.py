@@ -4,11 +4,14 @@
     clspec cifar reproduce --table 1 --preset cpu                # run (or resume) it, then the table
 
 A table is a grid of cells (method x noise x {random init, CL init} x network), each run for
-``--seeds`` seeds as a separate ``clspec cifar train`` run folder under
+``--seeds`` seeds (seeds 0, 1, ...; ``--seed-start S`` starts at S, for fresh seeds beside an earlier
+grid's) as a separate ``clspec cifar train`` run folder under
 ``results/cifar/reproduce-table<T>-<preset>/``. Every run is resumable, so an interrupted grid
 continues where it stopped: finished runs are skipped, a run with a checkpoint resumes from it
 with identical results, and the preset's SimCLR pre-training (the CL init) is run or resumed first
-when it is missing. Then ``table.md`` and ``table.json`` give, per cell, the mean +- std over
+when it is missing (``--methods``, ``--inits``, ``--noises`` and ``--cells METHOD/NOISE,...`` keep a part of
+the grid). Every CL-init run records the sha256 of its checkpoint file, and ``--evidence`` lists them.
+Then ``table.md`` and ``table.json`` give, per cell, the mean +- std over
 seeds and n of the **last-epoch** test accuracy and of the **best-epoch** one (the epoch selected
 on the test set, as the paper's tables are), next to the paper's number and the difference.
 
@@ -186,6 +189,8 @@ def collect(g: Grid, runs: list[tuple[Cell, int]], out: Path, num_classes: int) 
                 continue
             rec = {"seed": seed, "last": 100 * s["last"]["test_acc"], "best": 100 * s["best"]["test_acc"],
                    "best_epoch": s["best"]["epoch"], "epochs": s["epochs"]}
+            if s.get("init_sha256"):  # the CL init's checkpoint file (runs since 2026-12-03)
+                rec["init_sha256"] = s["init_sha256"]
             if g.table == 3:
                 rec["last_top5"] = 100 * s["last"]["test_acc_top5"]
             per_seed.append(rec)
@@ -262,7 +267,7 @@ def evidence(g: Grid, table: dict, out: Path, *, command: str, data: str | None)
             runs.append({
                 "label": r["label"], "method": r["method"], "init": r["init"], "noise": r["noise"], "arch": r["arch"],
                 "seed": rec["seed"], "last_test_acc": rec["last"], "best_test_acc": rec["best"],
-                "best_epoch": rec["best_epoch"],
+                "best_epoch": rec["best_epoch"], **({"init_sha256": rec["init_sha256"]} if "init_sha256" in rec else {}),
                 "curves": {k: [e.get(k) for e in epochs] for k in
                            ("test_acc", "test_loss", "train_acc_clean", "noisy_points_loss", "points_trained")},
             })
@@ -276,6 +281,7 @@ def evidence(g: Grid, table: dict, out: Path, *, command: str, data: str | None)
         "table": g.table, "preset": g.preset, "num_classes": table["num_classes"],
         "train_images": train_images(g), "pretrain_images": g.pretrain.train_limit,
         "pretrain_epochs": g.pretrain.epochs, "settings": dataclasses.asdict(g.train),
+        "pretrain_checkpoint_sha256": sorted({r["init_sha256"] for r in runs if "init_sha256" in r}),
         "units": "test accuracy in %; last = last epoch, best = best epoch selected on the test set",
         "runs": runs,
     }
@@ -357,10 +363,14 @@ def add_parser(sub) -> None:
     p.add_argument("--table", type=int, required=True, help=f"which table: one of {TABLES}")
     p.add_argument("--preset", default="smoke", help=f"grid size, one of {configs.PRESETS} (default: smoke)")
     p.add_argument("--seeds", type=int, help="seeds per cell (default: the preset's: smoke 1, cpu 2, else 3)")
+    p.add_argument("--seed-start", type=int, default=0,
+                   help="the first seed: the runs use seeds S, ..., S + seeds - 1 (default: 0)")
     p.add_argument("--methods", help="comma-separated subset of the methods ce,elr,mixup,crust (default: the table's)")
     p.add_argument("--inits", help="comma-separated subset of random,pretrained (default: both)")
     p.add_argument("--noises", help="comma-separated subset of the grid's noise settings, e.g. sym:0.8 "
                    "(default: all of the preset's: cpu sym:0.8,asym:0.4)")
+    p.add_argument("--cells", help="comma-separated METHOD/NOISE pairs to keep, both inits of each, e.g. "
+                   "elr/sym:0.8,crust/asym:0.4 (default: every cell the other filters keep)")
     p.add_argument("--data", help="dataset (default: ../shared/data/cifar10-jpg.tar.gz; Table 3: an image folder)")
     p.add_argument("--results", default="results", help="results folder (default: results)")
     p.add_argument("--dry-run", action="store_true", help="print the grid and its estimated time, run nothing")
@@ -373,9 +383,14 @@ def add_parser(sub) -> None:
 
 
 def run_reproduce(args) -> int:
-    g = select(grid(args.table, args.preset), args.methods, args.inits, args.noises)
+    g = select(grid(args.table, args.preset), args.methods, args.inits, args.noises, args.cells)
     if args.seeds is not None and args.seeds < 1:
         raise ValueError(f"--seeds must be >= 1, got {args.seeds}")
+    if args.seed_start < 0:
+        raise ValueError(f"--seed-start must be >= 0, got {args.seed_start}")
+    if not g.cells:
+        raise ValueError("no cell of the grid is left after --methods / --inits / --noises / --cells")
+    g = dataclasses.replace(g, seed_start=args.seed_start)
     if g.table == 3 and not args.data:
         raise ValueError("--table 3 needs --data: an image folder with train/ and test/ (mini-WebVision)")
     if args.data and not Path(args.data).exists():
@@ -391,8 +406,9 @@ def run_reproduce(args) -> int:
         table = run_grid(g, seeds=args.seeds, data=args.data, results=args.results, progress=args.progress)
     if args.evidence:
         command = f"clspec cifar reproduce --table {g.table} --preset {g.preset}" + "".join(
-            f" --{flag} {value}" for flag, value in (("seeds", args.seeds), ("methods", args.methods),
-                                                     ("inits", args.inits), ("noises", args.noises),
+            f" --{flag} {value}" for flag, value in (("seeds", args.seeds), ("seed-start", args.seed_start),
+                                                     ("methods", args.methods), ("inits", args.inits),
+                                                     ("noises", args.noises), ("cells", args.cells),
                                                      ("data", args.data)) if value)
         write_json(args.evidence, evidence(g, table, out, command=command, data=args.data))
         print(f"evidence -> {args.evidence}")

@@ -24,6 +24,7 @@ checkpointed with the rest; its ``epoch_start`` hook may pick the points an epoc
 from __future__ import annotations
 
 import functools
+import hashlib
 import time
 from pathlib import Path
 from typing import Callable
@@ -209,7 +210,9 @@ def train(
         params = {**state.params, "encoder": enc["params"]}
         batch_stats = {**state.batch_stats, "encoder": enc["batch_stats"]}
         state = TrainState(step=state.step, params=params, batch_stats=batch_stats, opt_state=tx.init(params))
-        init_meta = {"init": str(init), "init_epochs": pre_meta.get("epoch")}
+        # the checkpoint file's sha256: which pre-training a run started from (and a resume on another is refused)
+        init_meta = {"init": str(init), "init_epochs": pre_meta.get("epoch"),
+                     "init_sha256": hashlib.sha256(Path(init).read_bytes()).hexdigest()}
     state = state.replace(method_state=method.init(labels, num_classes))
     extra = {"mode": cfg.mode, "method": cfg.method, "noisy_labels_sha256": noisy.sha256, **init_meta}
     loop = _Loop("train", cfg, out, resume=resume, progress=progress, extra_meta=extra, data=train_set.identity)
