@@ -21,6 +21,7 @@ from typing import NamedTuple
 import jax
 import jax.numpy as jnp
 
+from theory import _random
 from theory._types import Array
 
 # ----------------------------------------------------------------------------
@@ -169,13 +170,16 @@ def loglog_order(x, y, *, key, groups=None, n_groups: int = 1, n_boot: int = 200
     g = jnp.zeros(x.shape, jnp.int32) if groups is None else jnp.asarray(groups, jnp.int32)
     if g.shape != x.shape:
         raise ValueError(f"groups must have the shape of x {x.shape}, got {g.shape}")
-    return _loglog_order(x, y, key, g, n_groups, n_boot, float(level))
-
-
-@functools.partial(jax.jit, static_argnums=(4, 5, 6))
-def _loglog_order(x, y, key, g, n_groups, n_boot, level):
-    """:func:`loglog_order` after validation: one compiled function per (shape, n_groups, n_boot, level)."""
     dtype = jnp.result_type(x.dtype, y.dtype, jnp.float32)
+    gam = _random.draw(jax.random.exponential, key, (n_boot, x.shape[0]), dtype)  # the bootstrap's Dirichlet draws
+    return _loglog_order(x, y, gam, g, n_groups, float(level))
+
+
+@functools.partial(jax.jit, static_argnums=(4, 5))
+def _loglog_order(x, y, gam, g, n_groups, level):
+    """:func:`loglog_order` after validation, with its ``(n_boot, n)`` exponential draws ``gam`` drawn outside
+    (``theory._random.draw``: one compiled draw per power-of-two size): one compiled function per (shape, n_groups, level)."""
+    dtype = gam.dtype
     x, y = x.astype(dtype), y.astype(dtype)
     used = (x > 0) & (y > 0) & jnp.isfinite(x) & jnp.isfinite(y)
     lx = jnp.log(jnp.where(used, x, 1.0))
@@ -194,7 +198,7 @@ def _loglog_order(x, y, key, g, n_groups, n_boot, level):
 
     ones = used.astype(dtype)
     fit = slope(ones)
-    gam = jax.random.exponential(key, (n_boot, x.shape[0]), dtype=dtype) * ones[None, :]
+    gam = gam * ones[None, :]
     boot = jax.vmap(slope)(gam / jnp.maximum(jnp.sum(gam, axis=1, keepdims=True), jnp.finfo(dtype).tiny))
     q = 100.0 * jnp.asarray([(1.0 - level) / 2.0, (1.0 + level) / 2.0], dtype)
     lo, hi = jnp.nanpercentile(boot, q)

@@ -23,7 +23,6 @@ return the smallest ``delta`` and ``xi`` for which the assumptions hold.
 
 from __future__ import annotations
 
-import functools
 from collections.abc import Sequence
 from typing import NamedTuple
 
@@ -31,6 +30,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from theory import _random
 from theory._types import Array, PRNGKeyArray, Weights
 
 
@@ -138,11 +138,6 @@ def _check_delta_xi(delta: float, xi: float) -> None:
         raise ValueError(f"xi must be in [0, 1), got {xi}")
 
 
-def _symmetric_uniform(key: PRNGKeyArray, n: int, dtype) -> Array:
-    u = jax.random.uniform(key, (n, n), dtype=dtype)
-    return 0.5 * (u + u.T)
-
-
 def make_graph(key: PRNGKeyArray, part: Partition, delta: float, xi: float, *, dtype=jnp.float64) -> Weights:
     """A dense weight matrix satisfying Assumption 4.1 with ``delta`` and 4.2 with ``xi``.
 
@@ -151,17 +146,18 @@ def make_graph(key: PRNGKeyArray, part: Partition, delta: float, xi: float, *, d
     (:func:`measure_delta`, :func:`measure_xi`) are at most ``delta`` and ``xi``.
     """
     _check_delta_xi(delta, xi)
-    return _make_graph(key, jnp.asarray(part.sub_of_point), jnp.asarray(delta, dtype), jnp.asarray(xi, dtype), dtype)
+    n = part.n
+    u_in, u_out = (_random.draw(jax.random.uniform, k, (n, n), dtype) for k in _random.split(key))
+    return _make_graph(u_in, u_out, jnp.asarray(part.sub_of_point), jnp.asarray(delta, dtype), jnp.asarray(xi, dtype))
 
 
-@functools.partial(jax.jit, static_argnums=(4,))
-def _make_graph(key, sub, delta, xi, dtype):
-    """One compiled program per n (the sub-class of each point is an argument, not a static partition)."""
-    k_in, k_out = jax.random.split(key)
-    n = sub.shape[0]
+@jax.jit
+def _make_graph(u_in, u_out, sub, delta, xi):
+    """One compiled program per n (the sub-class of each point is an argument, not a static partition); the
+    uniforms come from outside (``theory._random.draw``: one compiled draw per power-of-two size)."""
     same = sub[:, None] == sub[None, :]
-    within = 1.0 + delta * _symmetric_uniform(k_in, n, dtype)
-    cross = xi * _symmetric_uniform(k_out, n, dtype)
+    within = 1.0 + delta * (0.5 * (u_in + u_in.T))
+    cross = xi * (0.5 * (u_out + u_out.T))
     return jnp.where(same, within, cross)
 
 

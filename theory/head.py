@@ -26,6 +26,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from theory import _random
 from theory._types import Array, Eigvals, Eigvecs, Labels, PRNGKeyArray, Representation
 from theory.graph import Partition
 
@@ -78,6 +79,7 @@ def _shrinkage(eigvals, beta):
     return jnp.where(den > 0, lam / jnp.where(den > 0, den, 1.0), 0.0)
 
 
+@jax.jit
 def singular_basis(F: Representation) -> tuple[Eigvecs, Eigvals]:
     """Left singular vectors V (n, p) and ``lambda_i = s_i^2`` of F, descending."""
     U, s, _ = jnp.linalg.svd(F, full_matrices=False)
@@ -381,15 +383,19 @@ def random_features(n: int, p: int, *, key: PRNGKeyArray, frobenius: float | Non
     With ``frobenius`` the matrix is rescaled to that Frobenius norm (e.g. that of the CL
     representation, so ``beta`` means the same on both).
     """
-    G = _normal(key, n, p)
-    if frobenius is not None:
-        G = G * (frobenius / jnp.sqrt(jnp.sum(G**2)))
-    return G
+    G = _random.draw(jax.random.normal, key, (n, p), jnp.float64)
+    if frobenius is None:
+        return G
+    if isinstance(G, jax.core.Tracer) or isinstance(frobenius, jax.core.Tracer):
+        return G * (frobenius / jnp.sqrt(jnp.sum(G**2)))
+    return _rescale(G, frobenius)
 
 
-@partial(jax.jit, static_argnums=(1, 2))
-def _normal(key, n, p):
-    return jax.random.normal(key, (n, p), dtype=jnp.float64)
+@jax.jit
+def _rescale(G, frobenius):
+    """The rescaling compiled for concrete arrays, rounded as evaluated operation by operation (the barrier: no
+    ``rsqrt``; see ``theory.representation._normalized_adjacency``)."""
+    return G * (frobenius / jax.lax.optimization_barrier(jnp.sqrt(jnp.sum(G**2))))
 
 
 def mixture_inputs(part: Partition, d: int, *, key: PRNGKeyArray, spread: float = 1.0) -> Representation:
@@ -401,7 +407,12 @@ def mixture_inputs(part: Partition, d: int, *, key: PRNGKeyArray, spread: float 
     if d < 1:
         raise ValueError(f"d must be >= 1, got {d}")
     _check_nonnegative("spread", spread)
-    k_mu, k_eps = jax.random.split(key)
-    mu = jax.random.normal(k_mu, (part.n_sub, d), dtype=jnp.float64) / np.sqrt(d)
-    eps = spread * jax.random.normal(k_eps, (part.n, d), dtype=jnp.float64) / np.sqrt(d)
-    return mu[jnp.asarray(part.sub_of_point)] + eps
+    k_mu, k_eps = _random.split(key)
+    mu = _random.draw(jax.random.normal, k_mu, (part.n_sub, d), jnp.float64)
+    eps = _random.draw(jax.random.normal, k_eps, (part.n, d), jnp.float64)
+    return _mixture(mu, eps, jnp.asarray(part.sub_of_point), spread, np.sqrt(d))
+
+
+@jax.jit
+def _mixture(mu, eps, sub, spread, root_d):
+    return (mu / root_d)[sub] + spread * eps / root_d

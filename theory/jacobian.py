@@ -107,10 +107,27 @@ def make_model(apply: Apply, params, x_example: Array) -> Model:
             "(BatchNorm in training mode?): the Jacobian needs per-point outputs"
         )
 
-    def f(theta_, x):
-        return apply(unravel(theta_), x)
+    return Model(_model_fn(apply, params, unravel), theta, unravel, int(out.shape[1]))
 
-    return Model(f, theta, unravel, int(out.shape[1]))
+
+_MODEL_FNS: dict = {}
+
+
+def _model_fn(apply: Apply, params, unravel) -> Callable[[Array, Array], Array]:
+    """``f(theta, x) = apply(unravel(theta), x)``, one function object per ``apply`` and parameter structure
+    (tree, shapes, dtypes): networks of one architecture share it, and with it their compiled Jacobian blocks
+    (:func:`compiled_block`). ``unravel`` depends on that structure only."""
+    leaves, treedef = jax.tree.flatten(params)
+    key = (apply, treedef, tuple((tuple(np.shape(v)), str(jnp.result_type(v))) for v in leaves))
+    f = _MODEL_FNS.get(key)
+    if f is None:
+        def f(theta_, x):
+            return apply(unravel(theta_), x)
+
+        if len(_MODEL_FNS) > 16:
+            _MODEL_FNS.clear()
+        _MODEL_FNS[key] = f
+    return f
 
 
 def check_forward_mode(model: Model, x_example: Array) -> None:

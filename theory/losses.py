@@ -15,6 +15,7 @@ from typing import NamedTuple
 import jax
 import jax.numpy as jnp
 
+from theory import _random
 from theory._types import Array, Representation, Weights
 
 
@@ -121,8 +122,8 @@ def check_minimizer(W: Weights, lam, V, *, key, n_perturb: int = 64) -> Minimize
     loss_fn = lambda F: spectral_contrastive_loss(F, W)  # noqa: E731
     at_min = loss_fn(f_min)
     scale = jnp.linalg.norm(f_min) / jnp.sqrt(f_min.size)
-    keys = jax.random.split(key, n_perturb)
+    noise = _random.draw_each(jax.random.normal, _random.split(key, n_perturb), f_min.shape, f_min.dtype)
     sizes = jnp.geomspace(1e-4, 1.0, n_perturb)
-    perturbed = jax.vmap(lambda k, s: loss_fn(f_min + s * scale * jax.random.normal(k, f_min.shape, f_min.dtype)))(keys, sizes)
+    perturbed = jax.vmap(lambda z, s: loss_fn(f_min + s * scale * z))(noise, sizes)
     return MinimizerCheck(-jnp.sum(jnp.maximum(lam, 0.0) ** 2), at_min, jnp.linalg.norm(jax.grad(loss_fn)(f_min)),
                           jnp.min(perturbed) - at_min, loss_fn(U))

@@ -22,13 +22,13 @@ paper's definition ``c_{k|kbar} = m_{kbar,k} / m_kbar`` over sub-classes with ``
 from __future__ import annotations
 
 from collections.abc import Sequence
-from functools import partial
 from typing import NamedTuple
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 
+from theory import _random
 from theory._types import Array, Labels, PRNGKeyArray
 from theory.graph import Partition
 
@@ -94,7 +94,7 @@ def gaussian_noise(Y: Labels, sigma: float, *, key: PRNGKeyArray) -> GaussianLab
     if Y.ndim != 2 or Y.shape[1] < 2:
         raise ValueError(f"Y must be an (n, K) label matrix with K >= 2, got shape {Y.shape}")
     n, K = Y.shape
-    dY = (sigma / np.sqrt(K)) * jax.random.normal(key, (n, K), dtype=Y.dtype)
+    dY = (sigma / np.sqrt(K)) * _random.draw(jax.random.normal, key, (n, K), Y.dtype)
     return GaussianLabels(Y + dY, dY, jnp.sum(dY**2) / n)
 
 
@@ -105,17 +105,10 @@ def flip_counts(part: Partition, alpha: float) -> np.ndarray:
 
 
 def _uniforms(key: PRNGKeyArray, n: int) -> np.ndarray:
-    """Three rows of n uniforms on [0, 1) from ``key``.
-
-    Drawn at the next power of two >= n and cut, so sizes share a few compiled shapes.
-    """
+    """Three rows of n uniforms on [0, 1) from ``key``: the first n columns of a (3, width) draw, width the next
+    power of two >= n (``theory._random.draw``: every width shares one compiled program)."""
     width = 1 << max(int(n - 1).bit_length(), 4)
-    return np.asarray(_uniform_block(key, width))[:, :n]
-
-
-@partial(jax.jit, static_argnums=1)
-def _uniform_block(key, width):
-    return jax.random.uniform(key, (3, width), dtype=jnp.float64)
+    return np.asarray(_random.draw(jax.random.uniform, key, (3, width), jnp.float64))[:, :n]
 
 
 def _ranks_within_subclass(part: Partition, u: np.ndarray) -> np.ndarray:

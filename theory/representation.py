@@ -22,7 +22,7 @@ import numpy as np
 import scipy.linalg
 import scipy.sparse.linalg as spla
 
-from theory import tolerances
+from theory import _random, tolerances
 from theory._types import Array, Eigvals, Eigvecs, Labels, Representation, Weights
 from theory.graph import Partition, StructuredGraph
 
@@ -40,16 +40,39 @@ class LinearOp(NamedTuple):
 
 def normalized_adjacency(W: Weights) -> Weights:
     """``A-bar = D^{-1/2} W D^{-1/2}`` with ``D = diag(W 1)`` (Section 4)."""
+    if isinstance(W, jax.core.Tracer):  # traced into the caller's program
+        d = jnp.sum(W, axis=1)
+        s = 1.0 / jnp.sqrt(d)
+        return s[:, None] * W * s[None, :]
+    return _normalized_adjacency(W)
+
+
+@jax.jit
+def _normalized_adjacency(W):
+    """:func:`normalized_adjacency` compiled for a concrete ``W`` (one program per shape, not one per operation),
+    rounded as the operation-by-operation evaluation was: ``1 / sqrt(d)`` as a square root then a division (the
+    barrier keeps XLA from fusing them into one ``rsqrt``, which rounds differently). The committed ledger's
+    numbers, to the last bit."""
     d = jnp.sum(W, axis=1)
-    s = 1.0 / jnp.sqrt(d)
+    s = 1.0 / jax.lax.optimization_barrier(jnp.sqrt(d))
     return s[:, None] * W * s[None, :]
+
+
+def _same_block(part: Partition) -> np.ndarray:
+    """``same[i, j]``: points i and j are in one sub-class (a host array: a jitted function takes it as an
+    argument, so it is neither a per-partition constant of the program nor recomputed there)."""
+    return part.sub_of_point[:, None] == part.sub_of_point[None, :]
 
 
 def block_normalized_adjacency(W: Weights, part: Partition) -> Weights:
     """App. B's ``A-bar`` for xi > 0: each diagonal block normalized by its own degrees,
     the off-diagonal blocks dropped. Its top K-bar eigenvalues are exactly 1."""
-    same = jnp.asarray(part.sub_of_point[:, None] == part.sub_of_point[None, :])
-    return normalized_adjacency(jnp.where(same, W, 0.0))
+    return _block_normalized(W, _same_block(part))
+
+
+@jax.jit
+def _block_normalized(W, same):
+    return _normalized_adjacency(jnp.where(same, W, 0.0))
 
 
 class BlockPerturbation(NamedTuple):
@@ -68,13 +91,20 @@ class BlockPerturbation(NamedTuple):
 
 def block_perturbation(W: Weights, part: Partition) -> BlockPerturbation:
     """The norms of Lemma B.1's ``E = A-tilde - A-bar`` and of its off-block part ``H``."""
-    At = normalized_adjacency(W)
-    E = At - block_normalized_adjacency(W, part)
-    same = jnp.asarray(part.sub_of_point[:, None] == part.sub_of_point[None, :])
+    same = _same_block(part)
+    sizes = np.asarray(part.sizes, dtype=float)[part.sub_of_point]
+    # A-tilde and A-bar come out of their own programs: fused here, a product of one and the difference could
+    # become a fused multiply-add, which rounds differently
+    return BlockPerturbation(*_perturbation_norms(_normalized_adjacency(W), _block_normalized(W, same), same, sizes))
+
+
+@jax.jit
+def _perturbation_norms(At, Ab, same, sizes):
+    E = At - Ab
     H = jnp.where(same, 0.0, At)
-    sizes = jnp.asarray(np.asarray(part.sizes, dtype=float)[part.sub_of_point], dtype=At.dtype)
+    sizes = sizes.astype(At.dtype)
     h_ratio = jnp.max(H * jnp.sqrt(sizes[:, None] * sizes[None, :]))
-    return BlockPerturbation(jnp.linalg.norm(E), jnp.linalg.norm(H), h_ratio, jnp.max(jnp.where(same, jnp.abs(E), 0.0)))
+    return jnp.linalg.norm(E), jnp.linalg.norm(H), h_ratio, jnp.max(jnp.where(same, jnp.abs(E), 0.0))
 
 
 def structured_perturbation(graph: StructuredGraph) -> tuple[Array, BlockPerturbation]:
@@ -181,6 +211,7 @@ def lanczos_vs_dense(graph: StructuredGraph, p: int) -> tuple[float, float, floa
     return float(jnp.max(jnp.abs(lam_d - lam_l))), t1 - t0, t2 - t1
 
 
+@jax.jit
 def sym_norm2(E: Array) -> Array:
     """Spectral norm ``||E||_2`` of a symmetric matrix: its largest absolute eigenvalue."""
     return jnp.max(jnp.abs(jnp.linalg.eigvalsh(E)))
@@ -277,11 +308,24 @@ def canonical_basis(lam: Eigvals, V: Eigvecs, *, tol: float = tolerances.EIG_CLU
     lam, V = jnp.asarray(lam), jnp.asarray(V)
     if V.ndim != 2 or lam.shape != (V.shape[1],):
         raise ValueError(f"lam must have one entry per column of V {V.shape}, got shape {lam.shape}")
-    n, p = V.shape
+    if isinstance(lam, jax.core.Tracer) or isinstance(V, jax.core.Tracer):  # traced into the caller's program
+        return _rotate(lam, V, jax.random.normal(jax.random.PRNGKey(0), V.shape, dtype=V.dtype), tol, V.T)
+    M = _random.draw(jax.random.normal, jax.random.PRNGKey(0), V.shape, V.dtype)
+    return _canonical_basis(lam, V, M, tol)
+
+
+@jax.jit
+def _canonical_basis(lam, V, M, tol):
+    """:func:`canonical_basis` compiled for concrete arrays (one program per shape), rounded as the
+    operation-by-operation evaluation was: the barrier keeps ``V^T`` a transposed copy rather than folded into
+    the product (see :func:`_normalized_adjacency`)."""
+    return _rotate(lam, V, M, tol, jax.lax.optimization_barrier(V.T))
+
+
+def _rotate(lam, V, M, tol, VT):
     cluster = jnp.concatenate([jnp.zeros(1, jnp.int32), jnp.cumsum(jnp.abs(jnp.diff(lam)) > tol).astype(jnp.int32)])
     same = cluster[:, None] == cluster[None, :]
-    M = jax.random.normal(jax.random.PRNGKey(0), (n, p), dtype=V.dtype)
-    B = jnp.where(same, V.T @ M, 0.0)  # block diagonal over the clusters
+    B = jnp.where(same, VT @ M, 0.0)  # block diagonal over the clusters
     U, _, Wt = jnp.linalg.svd(B)
     return V @ (U @ Wt)
 
@@ -314,7 +358,12 @@ def optimal_representation(Abar, p: int, *, n_sub: int | None = None, method: st
     if n_sub is not None and p < n_sub:
         raise ValueError(f"p must be >= K-bar={n_sub} (the proofs need p >= K-bar), got {p}")
     lam, V = top_eigh(Abar, p, method=method)
-    return Spectral(V * jnp.sqrt(jnp.maximum(lam, 0.0))[None, :], lam, V)
+    return Spectral(_scale_columns(V, lam), lam, V)
+
+
+@jax.jit
+def _scale_columns(V, lam):
+    return V * jnp.sqrt(jnp.maximum(lam, 0.0))[None, :]
 
 
 def alignment(V: Eigvecs, Y: Labels) -> Array:
@@ -348,5 +397,15 @@ def degree_weighted(F: Representation, W: Weights) -> Representation:
     The paper's ``F_min = F* Sigma R`` drops the weighting; the two agree when all degrees are
     equal, and the constant keeps a ridge ``beta`` meaning the same on both.
     """
-    w = jnp.sum(W, axis=1)
+    if isinstance(F, jax.core.Tracer) or isinstance(W, jax.core.Tracer):
+        w = jnp.sum(W, axis=1)
+        return F * jnp.sqrt(jnp.mean(w) / w)[:, None]
+    return _degree_weighted(F, W)
+
+
+@jax.jit
+def _degree_weighted(F, W):
+    """Compiled for concrete arrays, rounded as evaluated operation by operation: the barrier keeps XLA from
+    merging the two sums (the degrees, then their mean) into one."""
+    w = jax.lax.optimization_barrier(jnp.sum(W, axis=1))
     return F * jnp.sqrt(jnp.mean(w) / w)[:, None]

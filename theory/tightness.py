@@ -28,7 +28,9 @@ import functools
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 
+from theory import _random
 from theory._types import Array, PRNGKeyArray
 
 STEPS = 150
@@ -74,20 +76,30 @@ def ascend_block(score, m: int, delta, args=(), *, key: PRNGKeyArray, steps: int
         raise ValueError(f"steps must be an int >= 1, got {steps!r}")
     delta = jnp.asarray(delta, dtype=jnp.float64)
     args = tuple(jnp.asarray(a) for a in args)
+    dtype = jax.dtypes.canonicalize_dtype(jnp.float64)  # jax.random.normal's default
     if delta.ndim == 0:
-        return _ascend(key, delta, args, score=score, m=m, steps=steps, lr=lr)
-    keys = jax.random.split(key, delta.shape[0])
-    return jax.vmap(lambda k, d, a: _ascend(k, d, a, score=score, m=m, steps=steps, lr=lr))(keys, delta, args)
+        return _ascend(_noise(key, m, dtype), delta, args, score=score, m=m, steps=steps, lr=lr)
+    noise = _noise(_random.split(key, delta.shape[0]), m, dtype)
+    return jax.vmap(lambda z, d, a: _ascend(z, d, a, score=score, m=m, steps=steps, lr=lr))(noise, delta, args)
+
+
+def _noise(key, m: int, dtype):
+    """The start's perturbation of the logits, ``INIT_NOISE`` times a standard normal (m, m) draw (one per key of
+    a stack of keys)."""
+    z = _random.draw(jax.random.normal, key, (m, m), dtype) if np.ndim(key) == 1 else \
+        _random.draw_each(jax.random.normal, key, (m, m), dtype)
+    return INIT_NOISE * (z if isinstance(z, jax.core.Tracer) else np.asarray(z))  # a host product: one rounding
 
 
 @functools.partial(jax.jit, static_argnames=("score", "m", "steps", "lr"))
-def _ascend(key, delta, args, *, score, m, steps, lr):
+def _ascend(noise, delta, args, *, score, m, steps, lr):
+    """One search from the two-level logits plus ``noise`` (:func:`_noise`)."""
     def value(S):
         lam, c = block_spectrum(block_from_logits(S, delta))
         return score(lam, c, delta, *args)
 
     grad = jax.value_and_grad(value)
-    S0 = two_level_logits(m) + INIT_NOISE * jax.random.normal(key, (m, m))
+    S0 = two_level_logits(m) + noise
     b1, b2, eps = 0.9, 0.999, 1e-8
 
     def step(carry, t):
@@ -158,7 +170,7 @@ def adversarial_graphs(part, deltas, scores, *, key: PRNGKeyArray) -> list[tuple
     if not part.balanced:
         raise ValueError(f"part must have balanced sub-classes, got sizes {part.sizes}")
     out = []
-    for k, (label, score, args) in zip(jax.random.split(key, len(scores)), scores):
-        blocks = ascend_block(score, part.sizes[0], jnp.asarray(deltas, dtype=jnp.float64), args, key=k)
+    for k, (label, score, args) in zip(_random.split(key, len(scores)), scores):
+        blocks = np.asarray(ascend_block(score, part.sizes[0], jnp.asarray(deltas, dtype=jnp.float64), args, key=k))
         out += [(label, float(d), replicate(B, part.n_sub)) for d, B in zip(deltas, blocks)]
     return out

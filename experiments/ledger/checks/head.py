@@ -205,7 +205,7 @@ def _measure_thm44(cfg: Config, seed: int):
         W, S = spectral_graph(part, delta, 0.0, max(cfg.ps), key(seed, 10, i))
         d_real = measure_delta(W, part)
         for p in cfg.ps:
-            b2, v1 = _over_betas(S.eigvecs[:, :p], S.eigvals[:p], Y, betas)
+            b2, v1 = _over_betas(np.asarray(S.eigvecs)[:, :p], np.asarray(S.eigvals)[:p], Y, betas)
             grid.append(dict(delta=delta, delta_real=d_real, p=p, bias2=b2, variance=v1))
     # how tight Eq. 15's and A.3's delta terms are beyond random graphs: structured W at the same delta, and
     # blocks found by gradient ascent on (measured - leading)/(delta term) over beta (theory.tightness)
@@ -228,15 +228,15 @@ def _measure_thm44(cfg: Config, seed: int):
         W, S = spectral_graph(part, xi, xi, max(cfg.ps), key(seed, 11, j))
         d_real, x_real = measure_delta(W, part), measure_xi(W, part)
         for p in cfg.ps:
-            b2, v1 = _over_betas(S.eigvecs[:, :p], S.eigvals[:p], Y, betas)
+            b2, v1 = _over_betas(np.asarray(S.eigvecs)[:, :p], np.asarray(S.eigvals)[:p], Y, betas)
             xi_pts.append(dict(xi=xi, xi_real=x_real, delta_real=d_real, p=p, bias2=b2, variance=v1))
     # curves vs beta for the figure
     W, S = spectral_graph(part, cfg.curve_delta, 0.0, cfg.curve_p, key(seed, 12))
     d_real = measure_delta(W, part)
     cb = np.asarray(cfg.curve_betas)
     b2, v1 = _over_betas(S.eigvecs, S.eigvals, Y, cb)
-    lead, lin = bounds.bias_bound_eq15(cb, d_real, n, nb)
-    vl, vs = bounds.variance_bound_a3(cb, d_real, 1.0, n, nb, cfg.curve_p)
+    lead, lin = (np.asarray(a) for a in bounds.bias_bound_eq15(cb, d_real, n, nb))
+    vl, vs = (np.asarray(a) for a in bounds.variance_bound_a3(cb, d_real, 1.0, n, nb, cfg.curve_p))
     curve = [dict(beta=float(b), bias2=float(x), variance=float(v), bias_bound=float(a + c), bias_lead=float(a),
                   var_bound=float(e + f), var_lead=float(e)) for b, x, v, a, c, e, f in zip(cb, b2, v1, lead, lin, vl, vs)]
     data = {"thm44_grid": grid, "thm44_xi": xi_pts, "thm44_tight": tight,

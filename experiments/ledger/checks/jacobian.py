@@ -26,6 +26,7 @@ float64):
 from __future__ import annotations
 
 import dataclasses
+import functools
 import json
 import time
 from pathlib import Path
@@ -108,11 +109,13 @@ def _setup(cfg: Config, key):
     return sample, x
 
 
+@functools.lru_cache(maxsize=8)
 def _network(encoder):
+    """The network's ``apply``, one jitted function per encoder architecture (so its compilations are shared)."""
     def apply(params, x):
         return encoder.apply(params["enc"], x) @ params["head"]["W"] + params["head"]["b"]
 
-    return apply
+    return jax.jit(apply)
 
 
 def gd_fit_curves(sigma: np.ndarray, U: np.ndarray, vectors: dict, steps: np.ndarray) -> dict:
@@ -150,6 +153,7 @@ def measure_network(apply, params, x, labels_clean, labels_noisy, K: int, n_sub:
 
 def run(preset: str = "cpu", *, seed: int = 0, progress=no_progress):
     """Pre-train the MLP encoder, measure both Jacobians, judge C90-C97."""
+    from theory import _random
     from theory.encoders import MLP
     from theory.noise import symmetric_flips
     from theory.training import TrainConfig, make_target, train
@@ -168,7 +172,7 @@ def run(preset: str = "cpu", *, seed: int = 0, progress=no_progress):
         noisy = np.asarray(symmetric_flips(sample.part, NOISE_ALPHA, key=keys[1]).labels)
         encoder = MLP(cfg.d, cfg.p, cfg.width, 1)
         enc0 = encoder.init(keys[2])
-        head = {"W": jax.random.normal(keys[3], (cfg.p, cfg.n_classes)) / np.sqrt(cfg.p),
+        head = {"W": _random.draw(jax.random.normal, keys[3], (cfg.p, cfg.n_classes)) / np.sqrt(cfg.p),
                 "b": jnp.zeros(cfg.n_classes)}
         target = make_target(x, sample.W, Y, n_sub=cfg.n_sub, p=cfg.p)
         tc = TrainConfig(loss="spectral", steps=cfg.steps, batch=cfg.batch, lr=cfg.lr, negatives="in_batch",
