@@ -252,8 +252,9 @@ def rows_from_evidence(ev: dict) -> list:
                                           f"{final['threshold']:.4f}" + ("" if below else
                                                                          ": the theorem says nothing above it"))))
     if init is None:
-        rows.append(row(C["C119"], float("nan"), None, "", verdict=INFO, setting=setting,
-                        note="no extrapolation: the evidence has no epoch-0 checkpoint (the initialization C96 compares with)"))
+        rows.append(row(C["C119"], float(final["pi_I"]), None, "", verdict=INFO, setting=setting,
+                        note="measured: the final ||Pi_I(y)||; no extrapolation: the evidence has no epoch-0 checkpoint "
+                             "(the initialization C96 compares with)"))
     else:
         rows.append(_extrapolation_row("C119", "pi_I", float(init["pi_I"]), cks, knn, setting,
                                        f"the initialization's {init['pi_I']:.4f} (C96, epoch 0)"))
@@ -269,7 +270,7 @@ def _trend_row(cid, key, label, d, cks, knn, setting):
     q = _values(cks, key)
     per = ", ".join(f"{v:.4g}" for v in q)
     if n < MIN_CHECKPOINTS:
-        return row(C[cid], spearman(q, knn) if n >= 2 else float("nan"), None, "", verdict=INFO, setting=setting,
+        return row(C[cid], spearman(q, knn) if n >= 2 else 0.0, None, "", verdict=INFO, setting=setting,
                    note=f"too few checkpoints: n = {n} < {MIN_CHECKPOINTS} (no ordering could reach p <= {LEVEL:g}); {label}: {per}")
     if d == 0:
         t = trend_test(q, knn, +1)
@@ -300,25 +301,28 @@ def _trend_row(cid, key, label, d, cks, knn, setting):
 
 
 def _extrapolation_row(cid, key, bound, cks, knn, setting, what, extra=""):
+    """Measured: the extrapolated k-NN where there is one, else the final checkpoint's value (the note says which)."""
     q = _values(cks, key)
-    final = q[-1]
+    final = float(q[-1])
     tail = f"; {extra}" if extra else ""
-    head = f"final checkpoint (epoch {cks[-1]['epoch']}, k-NN {knn[-1]:.3f}): {q[-1]:.4g} against {what}"
+    head = f"final checkpoint (epoch {cks[-1]['epoch']}, k-NN {knn[-1]:.3f}): {final:.4g} against {what}"
+    none = "measured: the final value; no extrapolation"
     if final >= bound:
-        return row(C[cid], float("nan"), None, "", verdict=INFO, setting=setting,
-                   note=f"{head}: the bound is met, no extrapolation{tail}")
+        return row(C[cid], final, None, "", verdict=INFO, setting=setting,
+                   note=f"{head}: the bound is met; {none}{tail}")
     if len(cks) < 2 or np.ptp(knn) == 0:
-        return row(C[cid], float("nan"), None, "", verdict=INFO, setting=setting,
-                   note=f"{head}: no fit (fewer than two distinct k-NN values){tail}")
+        return row(C[cid], final, None, "", verdict=INFO, setting=setting,
+                   note=f"{head}; {none}: no fit (fewer than two distinct k-NN values){tail}")
     intercept, slope, r2 = linear_fit(knn, q)
     if not slope > 0:
-        return row(C[cid], float("nan"), None, "", verdict=INFO, setting=setting,
-                   note=f"{head}: the linear fit on k-NN slopes away from it ({slope:.3g} per unit k-NN), no extrapolation{tail}")
+        return row(C[cid], final, None, "", verdict=INFO, setting=setting,
+                   note=f"{head}; {none}: the linear fit on k-NN slopes away from it ({slope:.3g} per unit k-NN){tail}")
     at = (bound - intercept) / slope
     where = (f"reaches it at k-NN {at:.3f}" if at <= 1.0 else
              f"reaches it only at k-NN {at:.3f} > 1, i.e. not at any accuracy")
     return row(C[cid], at, None, "", verdict=INFO, setting=setting,
-               note=f"{head}; EXTRAPOLATION, not a measurement: the least-squares line {intercept:.4g} + {slope:.4g} k-NN "
+               note=f"{head}; measured: the k-NN where the line reaches the bound, an EXTRAPOLATION, not a measurement: "
+                    f"the least-squares line {intercept:.4g} + {slope:.4g} k-NN "
                     f"(R^2 {r2:.3f}, {len(cks)} checkpoints, k-NN {knn.min():.3f}-{knn.max():.3f}) {where}{tail}")
 
 
