@@ -231,6 +231,12 @@ def test_extrapolation_rows():
     b, m, _ = tr.linear_fit(KNN, (9.8, 9.0, 9.2, 9.4, 9.6, 9.7))
     assert "EXTRAPOLATION" in r.note and r.measured == pytest.approx((9.8 - b) / m) and r.measured > KNN[-1]
 
+    def constant(cks):  # one prominent value throughout: no slope (round-off is not a trend)
+        for c in cks:
+            c["prominent"] = 1
+    r = _edited(constant)["C117"]
+    assert r.verdict == INFO and "the same at all 6 checkpoints" in r.note and r.measured == 1.0
+
     ev = synthetic_evidence()
     ev["checkpoints"] = ev["checkpoints"][1:]  # no epoch 0
     assert "no epoch-0" in _by(tr.rows_from_evidence(ev))["C119"].note

@@ -313,6 +313,9 @@ def _extrapolation_row(cid, key, bound, cks, knn, setting, what, extra=""):
     if len(cks) < 2 or np.ptp(knn) == 0:
         return row(C[cid], final, None, "", verdict=INFO, setting=setting,
                    note=f"{head}; {none}: no fit (fewer than two distinct k-NN values){tail}")
+    if np.ptp(q) == 0:  # a constant: its fitted slope is round-off, not a trend
+        return row(C[cid], final, None, "", verdict=INFO, setting=setting,
+                   note=f"{head}; {none}: the quantity is the same at all {len(cks)} checkpoints{tail}")
     intercept, slope, r2 = linear_fit(knn, q)
     if not slope > 0:
         return row(C[cid], final, None, "", verdict=INFO, setting=setting,
