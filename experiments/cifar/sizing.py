@@ -36,11 +36,12 @@ KNN_K = 20
 KNN_T = 0.1
 
 
-def evaluate(run_dir: Path, bank, test, *, arch: str = "resnet32") -> dict:
-    """k-NN accuracy of the encoder of the pre-training run in ``run_dir`` (module rule above)."""
+def knn_of_checkpoint(path: Path | str, bank, test, *, arch: str = "resnet32") -> dict:
+    """k-NN accuracy (module rule: k = KNN_K, t = KNN_T; ``bank`` with its clean labels as the memory bank,
+    every image of ``test``) of the encoder in the pre-training checkpoint file ``path``:
+    ``{"knn_acc", "knn_se", "eval_s"}`` (the binomial standard error over the test images)."""
     import jax
 
-    from experiments.cifar import checkpoint as ckpt
     from experiments.cifar.models import make_encoder
     from experiments.cifar.parallel import data_parallel
     from experiments.cifar.evaluate import features, make_encode
@@ -49,27 +50,35 @@ def evaluate(run_dir: Path, bank, test, *, arch: str = "resnet32") -> dict:
 
     encoder = make_encoder(arch)
     target = encoder.init(jax.random.PRNGKey(0), np.zeros((2,) + bank.images.shape[1:], np.float32), train=False)
-    variables, meta = encoder_from_pretrain(ckpt.checkpoint_path(run_dir), arch, dict(target))
+    variables, _ = encoder_from_pretrain(path, arch, dict(target))
     encode, dp = make_encode(encoder), data_parallel()
     t0 = time.perf_counter()
     f_bank = features(encode, variables, np.asarray(bank.images), dp)
     f_test = features(encode, variables, np.asarray(test.images), dp)
     acc = knn_accuracy(f_bank, np.asarray(bank.labels), f_test, np.asarray(test.labels), k=KNN_K,
                        num_classes=len(bank.classes), temperature=KNN_T)
+    n = len(test.labels)
+    return {"knn_acc": acc, "knn_se": math.sqrt(acc * (1 - acc) / n), "eval_s": round(time.perf_counter() - t0, 1)}
+
+
+def evaluate(run_dir: Path, bank, test, *, arch: str = "resnet32") -> dict:
+    """k-NN accuracy of the encoder of the pre-training run in ``run_dir`` (module rule above)."""
+    from experiments.cifar import checkpoint as ckpt
+
+    knn = knn_of_checkpoint(ckpt.checkpoint_path(run_dir), bank, test, arch=arch)
     config = json.loads((run_dir / "config.json").read_text())
     history = [json.loads(line) for line in (run_dir / "metrics.jsonl").read_text().splitlines() if line.strip()]
-    n = len(test.labels)
     return {
         "run": str(run_dir),
         "train_limit": config["train_limit"],
         "epochs": config["epochs"],
         "epochs_done": len(history),
         "image_passes": config["train_limit"] * len(history),
-        "knn_acc": acc,
-        "knn_se": math.sqrt(acc * (1 - acc) / n),
+        "knn_acc": knn["knn_acc"],
+        "knn_se": knn["knn_se"],
         "monitor_knn_last3": [row["knn_acc"] for row in history[-3:]],
         "median_images_per_s": float(np.median([row["images_per_s"] for row in history[1:]] or [np.nan])),
-        "eval_s": round(time.perf_counter() - t0, 1),
+        "eval_s": knn["eval_s"],
     }
 
 

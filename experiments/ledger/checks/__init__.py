@@ -37,6 +37,7 @@ MODULES = (
     "experiments.ledger.checks.spectrum_real",
     "experiments.ledger.checks.jacobian",
     "experiments.ledger.checks.methods_cpu",
+    "experiments.ledger.checks.trend_real",
 )
 
 
