@@ -31,6 +31,7 @@ SUBCOMMANDS = (
     "experiments.analysis.spectrum",
     "experiments.cifar.data.cache_command",
     "experiments.analysis.jacobian",
+    "experiments.analysis.jacobian_fig2a",
 )
 
 # OSErrors of a run that failed on the way (exit 1); every other OSError is a bad path (exit 2).

@@ -20,7 +20,7 @@ initialization's draw), each in two BatchNorm conventions:
   per-point structure. (Differentiating through them would also cost a vjp over all n points per
   row of J, about n = 1,000 times the per-point computation.)
 
-Claims, with the measures fixed here before any of these spectra was computed (2026-12-03 14:15 UTC):
+Claims, with the measures fixed here before any of these spectra was computed (2026-12-03 14:06 UTC, commit 5b1d859):
 
 * C98 (App. C: pre-training "greatly shrinks the small singular values", Fig. 2a): the fraction of
   ||J||_F^2 = sum_i sigma_i^2 beyond the top 10 singular directions (App. C's information space I,
@@ -72,3 +72,135 @@ CLAIMS = (
           "ResNet-32's singular values at n = 1,000 on the paper's axis: sigma_1 and the fraction <= 500 per network"),
 )
 C = by_id(CLAIMS)
+
+
+def load(path: Path | str = EVIDENCE) -> dict | None:
+    path = Path(path)
+    return json.loads(path.read_text()) if path.exists() else None
+
+
+def run(preset: str = "cpu", *, seed: int = 0, progress=no_progress, evidence: Path | str | None = None):
+    """Rows from the evidence file (the same at every preset and seed: it is a recorded run)."""
+    from experiments.ledger.claims import PRESETS
+
+    if preset not in PRESETS:
+        raise ValueError(f"preset must be one of {PRESETS}, got {preset!r}")
+    path = Path(evidence) if evidence is not None else EVIDENCE
+    ev = load(path)
+    data = {"evidence": str(path) if ev is not None else None, "runs": None if ev is None else ev.get("runs", {})}
+    return judge(data), data
+
+
+def tail_fraction(sigma, top: int = TOP) -> float:
+    """sum_{i > top} sigma_i^2 / sum_i sigma_i^2 (sigma in descending order)."""
+    s2 = np.sort(np.asarray(sigma, dtype=np.float64))[::-1] ** 2
+    return float(np.sum(s2[top:]) / np.sum(s2))
+
+
+def describe(sigma) -> dict:
+    """The numbers a C98 note reports beside the judged tail fraction."""
+    s = np.sort(np.asarray(sigma, dtype=np.float64))[::-1]
+    return dict(sigma_1=float(s[0]), tail=tail_fraction(s), small=int(np.sum(s / s[0] < SMALL)), count=int(s.size),
+                median=float(np.median(s) / s[0]), tail_energy=float(np.sum(s[TOP:] ** 2)),
+                on_axis=float(np.mean(s <= AXIS)))
+
+
+def _tag(run: dict) -> str:
+    c = run["config"]
+    return (f"CPU-scale: {c['network']}, n = {c['n']} CIFAR-10 {c['split']} points, {c['tiles']} Gram tiles + float64 "
+            f"eigh; `{run.get('command')}`, commit {str(run.get('commit'))[:7]}, {run.get('date')}")
+
+
+def _pilots(runs: dict, name: str) -> str:
+    """sigma_1 and the tail fraction of network ``name`` at the other n of the evidence (the scaling runs)."""
+    out = []
+    for key, r in sorted(runs.items(), key=lambda kv: kv[1]["config"]["n"]):
+        if key != MAIN and "float64" not in key and name in r["networks"]:
+            d = describe(r["networks"][name]["sigma"])
+            out.append(f"{key}: sigma_1 {d['sigma_1']:.4g}, tail {d['tail']:.4f}")
+    return "; ".join(out)
+
+
+def tile_check(runs: dict) -> str:
+    """float32 against float64 tiles where the evidence has both runs of one n: the largest |sigma_i| difference
+    relative to sigma_1, and the tail fractions' difference."""
+    out = []
+    for key, r64 in runs.items():
+        if not key.endswith(" float64") or key[: -len(" float64")] not in runs:
+            continue
+        r32 = runs[key[: -len(" float64")]]
+        for name, a in r64["networks"].items():
+            if name in r32["networks"]:
+                s64, s32 = (np.sort(np.asarray(x["networks"][name]["sigma"], float))[::-1] for x in (r64, r32))
+                out.append(f"{name} at {key[: -len(' float64')]}: max |sigma32 - sigma64| / sigma_1 "
+                           f"{np.max(np.abs(s32 - s64)) / s64[0]:.1e}, tail {tail_fraction(s32) - tail_fraction(s64):+.1e}")
+    return ("float32 vs float64 tiles: " + "; ".join(out)) if out else ""
+
+
+def _skipped(claim: Claim, why: str):
+    return row(claim, math.nan, None, LE, verdict=INFO, setting="CPU-scale", note=f"skipped: {why}")
+
+
+def judge(data: dict) -> list:
+    """C98.1 (running), C98.2 (batch) and C99 from ``data["runs"]`` (the evidence's runs)."""
+    runs = data.get("runs")
+    if runs is None:
+        why = f"evidence file {EVIDENCE.name} is missing; produce it with `{COMMAND}`"
+        return [_skipped(C["C98"], why), _skipped(C["C98"], why), _skipped(C["C99"], why)]
+    main = runs.get(MAIN)
+    if main is None:
+        why = f"the evidence has no {MAIN} run (it has {sorted(runs)})"
+        return [_skipped(C["C98"], why), _skipped(C["C98"], why), _skipped(C["C99"], why)]
+    nets = main["networks"]
+    rows = []
+    check = tile_check(runs)
+    for mode in MODES:
+        r, p = nets.get(f"random/{mode}"), nets.get(f"pretrained/{mode}")
+        if r is None or p is None:
+            missing = [f"{i}/{mode}" for i, v in (("random", r), ("pretrained", p)) if v is None]
+            rows.append(_skipped(C["C98"], f"BatchNorm {mode}: the {MAIN} run lacks {', '.join(missing)}"))
+            continue
+        dr, dp = describe(r["sigma"]), describe(p["sigma"])
+        note = (f"BatchNorm {mode}: tail beyond the top {TOP} pre-trained {dp['tail']:.4f} vs random {dr['tail']:.4f}; "
+                f"sigma_i/sigma_1 < {SMALL:g}: {dp['small']} vs {dr['small']} of {dr['count']}; median sigma_i/sigma_1 "
+                f"{dp['median']:.4f} vs {dr['median']:.4f}; raw tail energy {dp['tail_energy']:.4g} vs {dr['tail_energy']:.4g}; "
+                f"sigma_1 {dp['sigma_1']:.4g} vs {dr['sigma_1']:.4g}")
+        other = nets.get(f"random/{'batch' if mode == 'running' else 'running'}")
+        if mode == "running" and other is not None:
+            note += f"; pre-trained (running) vs random (batch) tail: {dp['tail']:.4f} vs {describe(other['sigma'])['tail']:.4f}"
+        for name, what in (("random", "random"), ("pretrained", "pre-trained")):
+            pil = _pilots(runs, f"{name}/{mode}")
+            if pil:
+                note += f"; {what} at other n: {pil}"
+        if check:
+            note += f"; {check}"
+        rows.append(row(C["C98"], dp["tail"], dr["tail"], LE, setting=f"BN {mode}; " + _tag(main), note=note))
+    rows.append(axis_row(main, runs))
+    return rows
+
+
+def axis_row(main: dict, runs: dict):
+    """C99 (INFO): sigma_1 and the fraction of sigma_i <= 500 of each network in each convention; the convention
+    whose larger sigma_1 is nearest the paper's axis end (log ratio) is named."""
+    nets = main["networks"]
+    parts, best = [], None
+    for mode in MODES:
+        here = {name: describe(nets[f"{name}/{mode}"]["sigma"]) for name in INITS if f"{name}/{mode}" in nets}
+        if not here:
+            continue
+        parts.append(f"{mode}: " + ", ".join(f"{k} sigma_1 {d['sigma_1']:.4g} ({100 * d['on_axis']:.1f}% <= {AXIS:g})"
+                                             for k, d in here.items()))
+        top = max(d["sigma_1"] for d in here.values())
+        if best is None or abs(math.log(top / AXIS)) < abs(math.log(best[1] / AXIS)):
+            best = (mode, top)
+    if best is None:
+        return _skipped(C["C99"], f"the {MAIN} run has no networks")
+    return row(C["C99"], best[1], AXIS, LE, verdict=INFO, setting=_tag(main),
+               note=f"nearest the paper's axis (0 to ~{AXIS:g}): BatchNorm {best[0]} (largest sigma_1 {best[1]:.4g}, "
+                    f"{best[1] / AXIS:.2f}x the axis end); " + "; ".join(parts))
+
+
+def plot(data: dict, outdir) -> list[Path]:
+    from experiments.ledger.plots.fig2a_real import plot as draw
+
+    return draw(data, outdir)
