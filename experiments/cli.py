@@ -31,6 +31,7 @@ SUBCOMMANDS = (
     "experiments.analysis.spectrum",
     "experiments.cifar.data.cache_command",
     "experiments.analysis.jacobian",
+    "experiments.analysis.jacobian_fig2a",
     "experiments.analysis.trend",
 )
 

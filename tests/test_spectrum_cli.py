@@ -155,6 +155,29 @@ def test_bad_input_one_line_exit_2(tmp_path, capsys):
     assert not (tmp_path / "o").exists()  # nothing written by a refused run
 
 
+def test_an_empty_truncated_or_corrupt_features_file_is_one_line_naming_it_exit_2(tmp_path, capsys):
+    """Not a zip, a zip cut short, a member with a bad CRC, an empty or cut .npy: one line naming the file, exit 2."""
+    rng = np.random.default_rng(0)
+    F, y = _structured_features(rng, 10, 3, 6, 0.5)
+    np.savez(tmp_path / "ok.npz", features=F, labels=y)
+    np.save(tmp_path / "ok.npy", F)
+    np.save(tmp_path / "y.npy", y)
+    whole, arr = (tmp_path / "ok.npz").read_bytes(), (tmp_path / "ok.npy").read_bytes()
+    corrupt = bytearray(whole)
+    corrupt[len(whole) // 3] ^= 0xFF  # inside the first member's data: its CRC no longer matches
+    files = {"empty.npz": b"", "cut.npz": whole[: len(whole) // 2], "corrupt.npz": bytes(corrupt),
+             "empty.npy": b"", "cut.npy": arr[: len(arr) // 2]}
+    for name, data in files.items():
+        (tmp_path / name).write_bytes(data)
+        labels = ["--labels", str(tmp_path / "y.npy")] if name.endswith(".npy") else []
+        code, _, err = run(["spectrum", "--features", str(tmp_path / name), *labels, "--out", str(tmp_path / "o"),
+                            "--no-progress"], capsys)
+        assert code == 2, (name, err)
+        assert f"--features {tmp_path / name}" in err and len(err.strip().splitlines()) == 1, (name, err)
+        assert "Traceback" not in err
+    assert not (tmp_path / "o").exists()
+
+
 @pytest.mark.slow
 def test_pretrain_records_the_spectral_monitor_and_spectrum_plots_it(tmp_path, folder, capsys):
     """Each pre-training epoch row carries top-K alignment, RankMe, prominent count and sigma_K/sigma_K+1 of

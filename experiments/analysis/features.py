@@ -6,6 +6,8 @@ and checked for NaN and infinite values."""
 from __future__ import annotations
 
 import sys
+import zipfile
+import zlib
 from pathlib import Path
 
 import numpy as np
@@ -136,10 +138,11 @@ def load_features_file(path: Path, labels_path: Path | None):
                 raise ValueError("--labels goes with a .npy --features file; an .npz holds its own 'labels'")
         else:
             raise ValueError(f"--features {path}: expected a .npz or .npy file")
-    except (OSError, ValueError) as err:
+    except (OSError, ValueError, EOFError, zipfile.BadZipFile, zlib.error) as err:  # empty, truncated, not numpy
         if isinstance(err, (FileNotFoundError,)) or str(err).startswith(("--features", "--labels")):
             raise
-        raise ValueError(f"--features {path} is not a readable numpy file ({str(err).splitlines()[0]})") from None
+        first = (str(err).splitlines() or [type(err).__name__])[0]
+        raise ValueError(f"--features {path} is not a readable numpy file ({type(err).__name__}: {first})") from None
     if "features" not in arrays:
         raise ValueError(f"--features {path} has no 'features' array (has {sorted(arrays)})")
     if "labels" not in arrays:

@@ -24,7 +24,7 @@ from experiments.ledger.claims import error_row
 # 2-core Xeon) that the greedy assignment balances. A module missing here costs 1.
 SHARED = (("encoders", "encoders_a41", "jacobian"),)
 COST = {"thm43": 26.0, "head": 15.0, "flips": 7.5, "contrast": 8.5, "encoders": 50.0, "encoders_a41": 6.4,
-        "jacobian": 18.5}
+        "jacobian": 18.5, "fig2a_real": 0.5}
 
 
 def default_jobs() -> int:

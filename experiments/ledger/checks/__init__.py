@@ -36,6 +36,7 @@ MODULES = (
     "experiments.ledger.checks.tables",
     "experiments.ledger.checks.spectrum_real",
     "experiments.ledger.checks.jacobian",
+    "experiments.ledger.checks.fig2a_real",
     "experiments.ledger.checks.methods_cpu",
     "experiments.ledger.checks.trend_real",
 )
