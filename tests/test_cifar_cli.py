@@ -50,13 +50,18 @@ def run(argv, capsys):
 
 def test_smoke_pretrain_then_train_end_to_end(tmp_path, folder, capsys, monkeypatch):
     monkeypatch.chdir(tmp_path)  # default run folders are under ./results
-    code, out, err = run(["cifar", "pretrain", "--preset", "smoke", "--data", str(folder), "--no-progress"], capsys)
+    code, out, err = run(["cifar", "pretrain", "--preset", "smoke", "--data", str(folder), "--no-progress",
+                          "--keep-epochs", "2,0"], capsys)
     assert code == 0, err
     pre = tmp_path / "results" / "cifar" / "pretrain-smoke"
     assert "kNN acc" in out
     for name in ("config.json", "env.json", "metrics.json", "metrics.jsonl", "checkpoint.msgpack"):
         assert (pre / name).exists(), name
     assert json.loads((pre / "metrics.json").read_text())["epochs_done"] == 2
+    # --keep-epochs: the initialization and the last epoch kept; the last is the run's final checkpoint.
+    assert sorted(p.name for p in pre.glob("epoch-*")) == ["epoch-000", "epoch-002"]
+    assert (pre / "epoch-002" / "checkpoint.msgpack").read_bytes() == (pre / "checkpoint.msgpack").read_bytes()
+    assert (pre / "epoch-000" / "checkpoint.msgpack").read_bytes() != (pre / "checkpoint.msgpack").read_bytes()
 
     # `train` finds the preset's pretrain checkpoint by default.
     code, out, err = run(
@@ -131,6 +136,9 @@ def test_bad_input_is_one_line_and_exit_2(extra, words, folder, capsys, tmp_path
         (["--knn-k", "100000"], "--knn-k must be <= --knn-train (256, the k-NN memory bank), got 100000"),
         (["--knn-k", "200", "--knn-train", "1000"], "--knn-k must be <= the k-NN memory bank (80 training images)"),
         (["--projection-dim", "0"], "argument --projection-dim: must be >= 1, got 0"),
+        (["--keep-epochs", "0,x"], "argument --keep-epochs: expected an integer, got 'x'"),
+        (["--keep-epochs", "1,1"], "argument --keep-epochs: expected distinct integers"),
+        (["--keep-epochs", "0,3"], "--keep-epochs must lie in 0..2 (--epochs), got 3"),
         (["--seed", "-1"], "argument --seed: must be in [0, 4294967295], got -1"),
         (["--resume"], "--resume: no checkpoint at"),
         (["--out", "/dev/null/run"], "--out /dev/null/run: /dev/null is not a folder"),  # before loading data
