@@ -141,6 +141,12 @@ def pretrain(
 # ----------------------------------------------------------------------------- training on noisy labels
 
 
+def _checkpoint_file(path: Path | str) -> Path:
+    """The checkpoint file itself, for a file or a run folder (as ``--init`` takes either)."""
+    path = Path(path)
+    return ckpt.checkpoint_path(path) if path.is_dir() else path
+
+
 def encoder_from_pretrain(path: Path | str, arch: str, target: dict) -> tuple[dict, dict]:
     """The encoder's ``{"params", "batch_stats"}`` from a pre-training checkpoint, restored into the
     structure of ``target`` (same keys). Refuses a checkpoint of another architecture or job."""
@@ -212,7 +218,7 @@ def train(
         state = TrainState(step=state.step, params=params, batch_stats=batch_stats, opt_state=tx.init(params))
         # the checkpoint file's sha256: which pre-training a run started from (and a resume on another is refused)
         init_meta = {"init": str(init), "init_epochs": pre_meta.get("epoch"),
-                     "init_sha256": hashlib.sha256(Path(init).read_bytes()).hexdigest()}
+                     "init_sha256": hashlib.sha256(_checkpoint_file(init).read_bytes()).hexdigest()}
     state = state.replace(method_state=method.init(labels, num_classes))
     extra = {"mode": cfg.mode, "method": cfg.method, "noisy_labels_sha256": noisy.sha256, **init_meta}
     loop = _Loop("train", cfg, out, resume=resume, progress=progress, extra_meta=extra, data=train_set.identity)
