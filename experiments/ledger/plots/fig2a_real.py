@@ -50,6 +50,7 @@ def plot(data: dict, outdir) -> list[Path]:
         return []
     plt = plotting.pyplot()
     n, nK = run["config"]["n"], run["config"]["n"] * run["config"]["K"]
+    extra = f" ({run['config'].get('tiles', 'float32')} Gram tiles; the paper: n = 1,000)" if key != "n=1000" else ""
     paths = []
     fig, axes = plt.subplots(len(modes), 3, figsize=(14, 3.6 * len(modes)), squeeze=False)
     for r, mode in enumerate(modes):
@@ -62,7 +63,7 @@ def plot(data: dict, outdir) -> list[Path]:
         axes[r, 1].set_title("normalized by the largest", fontsize=9)
         axes[r, 2].set_title("normalized by the Frobenius norm", fontsize=9)
         axes[r, 0].legend(fontsize=7)
-    fig.suptitle(f"ResNet-32, all {nK:,} singular values of the initial Jacobian, n = {n:,} CIFAR-10 test points ({key})",
+    fig.suptitle(f"ResNet-32, all {nK:,} singular values of the initial Jacobian, n = {n:,} CIFAR-10 test points{extra}",
                  fontsize=10)
     paths.append(plotting.save(fig, Path(outdir) / "fig2a_real_hist.png"))
 
@@ -86,6 +87,6 @@ def plot(data: dict, outdir) -> list[Path]:
         axes[1, c].set_xlabel("number m of top singular directions (dotted: App. C's 10)")
         axes[1, c].set_ylabel(r"fraction of $\|y\|^2$ in the top m")
         axes[1, c].legend(fontsize=7)
-    fig.suptitle(f"Label alignment of each singular direction, n = {n:,} ({key})", fontsize=10)
+    fig.suptitle(f"Label alignment of each singular direction, n = {n:,}{extra}", fontsize=10)
     paths.append(plotting.save(fig, Path(outdir) / "fig2a_real_alignment.png"))
     return paths
