@@ -110,7 +110,7 @@ def _subparsers(parser, path=()):
 
 
 # The sub-commands whose --help text is checked here.
-HELP_CHECKED = {("verify",), ("cifar", "pretrain"), ("cifar", "train"), ("cache",)}
+HELP_CHECKED = {("verify",), ("cifar", "pretrain"), ("cifar", "train"), ("cache",), ("jacobian-fig2a",)}
 
 
 def test_every_option_of_these_commands_says_its_default():

@@ -171,7 +171,10 @@ def full_spectrum(apply, params, x, labels, K: int, *, tiles: str = "float32", b
 def add_parser(subparsers) -> None:
     p = subparsers.add_parser(
         "jacobian-fig2a", help="every singular value of the initial Jacobian, BatchNorm running vs batch statistics "
-        "(App. C Fig. 2a-b)")
+        "(App. C Fig. 2a-b)",
+        description="All nK singular values of J(W_0) (the full nK x nK Gram in tiles, then eigh) and the label "
+        "alignment (u_i^T y)^2 of each direction, for random init and a pre-trained checkpoint, with BatchNorm running "
+        "statistics or the batch statistics of the n points held fixed. Resumable: a finished network is reused.")
     p.add_argument("--network", choices=NETWORKS, default="resnet32", help="network; default resnet32")
     p.add_argument("--checkpoint", help="clspec cifar pretrain checkpoint (file or run folder) for the 'pretrained' "
                    "networks; default none")

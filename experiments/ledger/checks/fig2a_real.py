@@ -106,9 +106,14 @@ def describe(sigma) -> dict:
 
 
 def _tag(run: dict) -> str:
-    c = run["config"]
+    """The setting: the data, the precision, and where the networks' numbers came from (each network records the
+    command, commit and date it was computed with; the run's own fields are those of its last write)."""
+    c, nets = run["config"], run["networks"].values()
+    commits = sorted({str(v.get("commit", run.get("commit")))[:7] for v in nets})
+    dates = sorted(str(v.get("date", run.get("date"))) for v in nets)
     return (f"CPU-scale: {c['network']}, n = {c['n']} CIFAR-10 {c['split']} points, {c['tiles']} Gram tiles + float64 "
-            f"eigh; `{run.get('command')}`, commit {str(run.get('commit'))[:7]}, {run.get('date')}")
+            f"eigh; {len(dates)} networks by `clspec jacobian-fig2a --n {c['n']} --networks INIT:BN` (each one's command "
+            f"in the evidence), commit {', '.join(commits)}, {dates[0][:16]} to {dates[-1][:16]}")
 
 
 def _pilots(runs: dict, name: str) -> str:
