@@ -201,3 +201,51 @@ def test_run_reads_the_pilot_and_the_stage2_file(tmp_path, monkeypatch):
     rows, data = methods_cpu.run("smoke")
     assert data["stage2"] is None and "judged on evidence table1_cpu.json" in data["notes"][0]
     assert len(rows) == 9
+
+
+def _stage2_with_seeds(n: int, gap: float, sha="ab" * 32, spread_sd: float = 1.0):
+    """Stage-2 evidence: the two Mixup cells at both noises, ``n`` seeds each, CL ahead by ``gap``."""
+    spread = tuple(np.linspace(-spread_sd, spread_sd, n))
+    return fake_evidence({("mixup", "random"): 18.0, ("mixup", "pretrained"): 18.0 + gap}, spread=spread, sha=sha)
+
+
+def test_a_look_at_stage2_is_judged_at_alpha_over_the_looks_against_scipy():
+    pilot = fake_evidence({k: 0.0 for k in BASE})
+    stage2 = _stage2_with_seeds(6, 1.3)
+    rows = verdicts(pilot, stage2)
+    hi = methods_cpu.cell_values(stage2, "mixup", "pretrained", SYM)
+    lo = methods_cpu.cell_values(stage2, "mixup", "random", SYM)
+    p = stats.ttest_ind(hi, lo, equal_var=False).pvalue
+    holm_p = _holm_loop([p, p] + [1.0] * 7)[0]  # C102 and C107 are the same test here
+    alpha = methods_cpu.ALPHA / methods_cpu.STAGE2_LOOKS
+    assert alpha == 0.025
+    assert f"Holm-adjusted p {holm_p:.3g}" in rows["C102"].note
+    assert rows["C102"].verdict == (PASS if holm_p <= alpha else INFO)
+    assert "interim look at n = 6 of 15 seeds per cell, alpha 0.05/2" in rows["C102"].note
+    # a Holm p between 0.025 and 0.05 passes a single look but not a look at stage 2
+    for gap in np.linspace(0.5, 3.0, 60):
+        s2 = _stage2_with_seeds(6, float(gap))
+        r = verdicts(pilot, s2)["C102"]
+        h = float(r.note.split("Holm-adjusted p ")[1].split()[0])
+        if 0.025 < h <= 0.05:
+            assert r.verdict == INFO and "> 0.025" in r.note
+            break
+    else:
+        pytest.fail("no gap gave a Holm p in (0.025, 0.05]")
+    assert "final look at n = 15 of 15" in verdicts(pilot, _stage2_with_seeds(15, 1.0))["C102"].note
+
+
+def test_a_look_at_stage2_keeps_whole_seed_blocks_only():
+    pilot = fake_evidence({k: 0.0 for k in BASE})
+    stage2 = _stage2_with_seeds(5, 4.0)
+    # seed 4 finished in three of the four cells only: it is left out everywhere
+    stage2["runs"] = [r for r in stage2["runs"]
+                      if not (r["seed"] == 4 and r["noise"] == ASYM and r["init"] == "random")]
+    kept, dropped = methods_cpu.whole_seed_blocks(stage2)
+    assert dropped == [4] and {r["seed"] for r in kept["runs"]} == {0, 1, 2, 3}
+    rows = verdicts(pilot, stage2)
+    assert "n = 4 of 15" in rows["C102"].note and "seeds 4 left out" in rows["C102"].note
+    assert "n=4" in rows["C102"].note and "n=5" not in rows["C102"].note
+    # a resolved reversal in stage 2 is a FAIL
+    reversed_ = _stage2_with_seeds(8, -4.0)
+    assert verdicts(pilot, reversed_)["C107"].verdict == FAIL

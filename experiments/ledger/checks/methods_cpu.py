@@ -51,6 +51,17 @@ the design and its rule are in that module's docstring). When that file exists, 
 judged on it alone (the pilot's runs are not pooled with it, and a row whose cells it lacks is INFO
 "not in stage 2"); the pilot is then only reported.
 
+**Looks at stage 2** (rule written on 2026-12-03 at 17:45 UTC, before any stage-2 run had finished and
+before any stage-2 number was collected). Stage 2 takes about 3 hours of a quiet 2-core machine, more
+than one session can give it beside other work, so its evidence may be collected before its 15 seeds
+have finished; what ends a session's share of the runs is the session's clock, never the results. At
+most ``STAGE2_LOOKS`` = 2 looks are planned: an interim one at the end of the session that started the
+runs, and the final one when all 15 seeds have finished. Each look is judged at family-wise level
+``ALPHA / STAGE2_LOOKS`` = 0.025 (Bonferroni over the two looks, Holm over the nine rows within a look),
+so that the chance of any false verdict over both looks stays at most 0.05. A look keeps only whole seed
+blocks (a seed whose runs of every cell of the file have finished; :func:`whole_seed_blocks`), so every
+cell has the same n, and the row says which look it is and its n against the planned 15.
+
 History of the evidence. The asym rows C105-C108 were added while the 8-epoch grid was running and
 before any of its results existed (2026-12-01 16:30 UTC). A third seed (``--seeds 3``) was decided on
 2026-12-01 at 22:49 UTC, after the 2-seed grid with the re-sized encoder had been collected and read and
@@ -92,6 +103,8 @@ PAIRS = {SYM: (("C100", "ce"), ("C101", "elr"), ("C102", "mixup"), ("C103", "cru
          ASYM: (("C105", "ce"), ("C106", "elr"), ("C107", "mixup"), ("C108", "crust"))}
 NON_CL = ("elr", "mixup", "crust")  # C104's comparison cells, from random init
 ALPHA = 0.05  # two-sided, family-wise over the nine rows (Holm)
+STAGE2_LOOKS = 2  # interim + final (module docstring): each look at ALPHA / STAGE2_LOOKS
+STAGE2_SEEDS = 15  # the planned seeds per cell (experiments/ledger/table1_power.py)
 LEVEL = 0.95  # the confidence interval printed with each row (not adjusted)
 
 
@@ -173,7 +186,18 @@ def _welch_text(t: Welch) -> str:
             f"df {t.df:.1f}, t {t.t:+.2f}, p {t.p:.3g}")
 
 
-def _row(cmp: dict, p_holm: float, evidence: dict, source: str):
+def whole_seed_blocks(evidence: dict) -> tuple[dict, list[int]]:
+    """``evidence`` with only the seeds whose runs of every cell (method, init, noise) in it have finished,
+    and the seeds dropped (a look at stage 2 judges whole seed blocks only: module docstring)."""
+    cells = {(r["method"], r["init"], r["noise"]) for r in evidence["runs"]}
+    seeds = {r["seed"] for r in evidence["runs"]}
+    whole = {s for s in seeds
+             if all(any(r["seed"] == s and (r["method"], r["init"], r["noise"]) == c for r in evidence["runs"])
+                    for c in cells)}
+    return {**evidence, "runs": [r for r in evidence["runs"] if r["seed"] in whole]}, sorted(seeds - whole)
+
+
+def _row(cmp: dict, p_holm: float, evidence: dict, source: str, alpha: float = ALPHA):
     claim, noise, better, worse = C[cmp["claim"]], cmp["noise"], cmp["better"], cmp["worse"]
     if cmp["skip"] and worse is None:
         return row(claim, math.nan, None, GE, verdict=INFO, note=f"skipped: {cmp['skip']} ({source})")
@@ -186,9 +210,9 @@ def _row(cmp: dict, p_holm: float, evidence: dict, source: str):
         return row(claim, cmp["diff"], 0.0, GE, setting=_setting(evidence, noise), verdict=INFO,
                    note=f"unresolved: {cmp['skip']}; {cells}; {tail}")
     t = cmp["test"]
-    resolved = verdict_of(p_holm, ALPHA, LE) == PASS
+    resolved = verdict_of(p_holm, alpha, LE) == PASS
     head = (f"{'resolved' if resolved else 'unresolved'}: Holm-adjusted p {p_holm:.3g} "
-            f"{'<=' if resolved else '>'} {ALPHA:g} (over the {len(CLAIMS)} rows C100-C108)")
+            f"{'<=' if resolved else '>'} {alpha:g} (over the {len(CLAIMS)} rows C100-C108)")
     welch_note = f"Welch t-test: {_welch_text(t)}"
     if len(cmp["tests"]) > 1:
         each = ", ".join(f"{m}/{i} {u.diff:+.2f} (p {u.p:.3g})" for (m, i), u in cmp["tests"].items())
@@ -218,13 +242,21 @@ def judge(data: dict) -> list:
     if len(checkpoints(evidence)) > 1:  # one CL init per evidence set (table1_power's design rule)
         return [row(c, math.nan, None, GE, verdict=INFO, note=f"skipped: the {source}'s CL-init runs started from "
                     f"{len(checkpoints(evidence))} different checkpoints") for c in CLAIMS]
+    alpha = ALPHA
+    if data.get("stage2") is not None:
+        evidence, dropped = whole_seed_blocks(evidence)
+        n = len({r["seed"] for r in evidence["runs"]})
+        look = "final look" if n >= STAGE2_SEEDS else "interim look"
+        alpha = ALPHA / STAGE2_LOOKS
+        source += (f", {look} at n = {n} of {STAGE2_SEEDS} seeds per cell, alpha {ALPHA:g}/{STAGE2_LOOKS}"
+                   + (f"; seeds {', '.join(map(str, dropped))} left out (not every cell finished)" if dropped else ""))
     cmps = comparisons(evidence)
     if data.get("stage2") is not None:
         for c in cmps:
             if c["skip"] and c["worse"] is None:
                 c["skip"] = f"not in stage 2 ({c['skip']})"
     adjusted = holm([c["p"] for c in cmps])
-    return [_row(c, float(a), evidence, source) for c, a in zip(cmps, adjusted)]
+    return [_row(c, float(a), evidence, source, alpha) for c, a in zip(cmps, adjusted)]
 
 
 def run(preset: str, *, seed: int = 0, progress=no_progress):
