@@ -1,13 +1,15 @@
 """Run the check modules of `clspec verify` in parallel lanes, one process each, results in module order.
 
 Most of a first run's time is XLA compiling (one compilation per new shape), which runs on one
-core; two processes keep two cores busy. A lane is a worker process (``spawn``: JAX is not safe to
-fork) that runs its modules one after the other, with float64 on, one BLAS thread and the
-compilation cache of :func:`experiments.common.profile.settings`, exactly as the single-process run
-does. Modules that share compiled programs inside a process (the trained encoders: ``encoders``,
-``encoders_a41`` and ``jacobian`` train with the same compiled step) stay in one lane, so the
-sharing is kept. Every module is a pure function of (preset, seed): the rows and data do not
-depend on the lane, the order or the number of lanes (tested).
+core; two processes keep two cores busy. The first lane runs in the main process; each other lane
+is a worker process (``spawn``: JAX is not safe to fork) that runs its modules one after the other,
+with float64 on, one BLAS thread and the compilation cache of
+:func:`experiments.common.profile.settings`, exactly as the single-process run does. The lane that
+runs a module also draws its figures, into the run's staging folder. Modules that share compiled
+programs inside a process (the trained encoders: ``encoders``, ``encoders_a41`` and ``jacobian``
+train with the same compiled step; ``head`` reuses 18 of ``thm43``'s compilations) stay in one lane,
+so the sharing is kept. Every module is a pure function of (preset, seed): the rows, data and
+figures do not depend on the lane, the order or the number of lanes (``tests/test_lanes.py``).
 """
 
 from __future__ import annotations
@@ -20,11 +22,14 @@ from types import ModuleType
 from experiments.common import profile
 from experiments.ledger.claims import error_row
 
-# Modules that must share a process, and the rough relative cost of each module (a first run on a
-# 2-core Xeon) that the greedy assignment balances. A module missing here costs 1.
-SHARED = (("encoders", "encoders_a41", "jacobian"),)
-COST = {"thm43": 26.0, "head": 15.0, "flips": 7.5, "contrast": 8.5, "encoders": 50.0, "encoders_a41": 6.4,
-        "jacobian": 18.5, "fig2a_real": 0.5}
+# Modules that must share a process, and the cost of each module that the greedy assignment balances:
+# wall seconds of a first run (cold compilation cache, ``--jobs 1``, quiet 2-core AMD EPYC, 187 GFLOP/s,
+# 2026-12-03), its figures included (the lane that runs a module draws its figures). A module missing
+# here costs 0.5.
+SHARED = (("encoders", "encoders_a41", "jacobian"), ("thm43", "head"))
+COST = {"thm43": 27.0, "head": 11.7, "flips": 8.0, "contrast": 5.0, "encoders": 23.9, "encoders_a41": 2.9,
+        "jacobian": 4.5, "fig2a_real": 2.4, "trend_real": 1.3, "spectrum_real": 0.8}
+SPAWN_COST = 4.0  # a worker lane's start, and its share of two processes competing for the cores
 
 
 def default_jobs() -> int:
@@ -41,6 +46,27 @@ class Result:
     profile: dict
     seconds: float
     error: str | None = None
+    figures: list[str] = dataclasses.field(default_factory=list)  # the PNGs it drew (paths in the staging folder)
+    figure_error: str | None = None  # why its figures could not be drawn
+
+
+def draw(module: ModuleType, result: Result, figures_dir) -> Result:
+    """Draw ``module``'s figures from ``result.data`` into ``figures_dir`` (where the run stages them): the
+    paths go to ``result.figures``; a plotting error is ``result.figure_error`` (re-raised under CLSPEC_DEBUG),
+    except an OSError (a full disk), which is raised so that nothing of the run is moved in."""
+    if figures_dir is None or not result.data:
+        return result
+    from pathlib import Path
+
+    try:
+        result.figures = [str(p) for p in module.plot(result.data, Path(figures_dir))]
+    except OSError:
+        raise
+    except Exception as err:
+        if os.environ.get("CLSPEC_DEBUG"):
+            raise
+        result.figure_error = f"{short(module)} figures: {type(err).__name__}: {err}"
+    return result
 
 
 def short(module: ModuleType | str) -> str:
@@ -69,8 +95,13 @@ def run_module(module: ModuleType, preset: str, seed: int, progress) -> Result:
     return Result(rows, data, summary, summary["wall_s"], error)
 
 
+def _cost(name: str) -> float:
+    return COST.get(name, 0.5)
+
+
 def assign(names: list[str], jobs: int) -> list[list[str]]:
-    """Lanes of module names: the groups of ``SHARED`` kept whole, the heaviest first to the lightest lane."""
+    """Lanes of module names (the first is run by the main process): the groups of ``SHARED`` kept whole, the
+    heaviest first to the least loaded lane."""
     units, taken = [], set()
     for group in SHARED:
         members = [n for n in names if n in group]
@@ -78,12 +109,15 @@ def assign(names: list[str], jobs: int) -> list[list[str]]:
             units.append(members)
             taken.update(members)
     units += [[n] for n in names if n not in taken]
-    units.sort(key=lambda u: -sum(COST.get(n, 1.0) for n in u))
+    units.sort(key=lambda u: -sum(_cost(n) for n in u))
     lanes: list[list[str]] = [[] for _ in range(max(1, min(jobs, len(units))))]
+    load = [0.0] + [SPAWN_COST] * (len(lanes) - 1)  # a worker first starts a Python and imports JAX
     for unit in units:
-        min(lanes, key=lambda lane: sum(COST.get(n, 1.0) for n in lane)).extend(unit)
+        i = min(range(len(lanes)), key=lambda k: (load[k], k))
+        lanes[i].extend(unit)
+        load[i] += sum(_cost(n) for n in unit)
     order = {n: i for i, n in enumerate(names)}
-    return [sorted(lane, key=order.get) for lane in lanes]
+    return [sorted(lane, key=order.get) for lane in lanes if lane]
 
 
 _SETTINGS = None
@@ -98,41 +132,56 @@ def _worker_init() -> None:
     _SETTINGS.__enter__()  # for the life of the worker, as the single-process run holds it for the whole run
 
 
-def _worker_run(module_name: str, preset: str, seed: int) -> Result:
+def _worker_run(module_name: str, preset: str, seed: int, figures_dir) -> Result:
     import importlib
 
-    return run_module(importlib.import_module(module_name), preset, seed, lambda it, **kw: it)
+    module = importlib.import_module(module_name)
+    return draw(module, run_module(module, preset, seed, lambda it, **kw: it), figures_dir)
 
 
-def run_all(modules: list[ModuleType], preset: str, seed: int, jobs: int, progress, on_start=None):
-    """Yield ``(module, Result)`` in the order of ``modules``, running them in ``jobs`` lanes.
+def run_all(modules: list[ModuleType], preset: str, seed: int, jobs: int, progress, on_start=None,
+            figures_dir=None):
+    """Yield ``(module, Result)`` for every module of ``modules`` as it finishes, running them in ``jobs`` lanes,
+    each module's figures drawn into ``figures_dir`` (if given) by the lane that ran it (:func:`draw`).
 
-    One lane (or one module) runs here, in this process, with ``progress``; more lanes run in worker
-    processes without progress bars, and a module's result is yielded as soon as it and every module
-    before it are done, so the caller can draw its figures while the lanes go on.
+    The first lane runs here, in this process, with ``progress``; the others run in worker processes
+    without progress bars. Between two modules of its own lane (and after its last) this process yields
+    what the workers have finished. The order of the yields depends on timing; the caller puts the
+    results back in the order of ``modules``.
     """
     if jobs <= 1 or len(modules) <= 1:
         for module in modules:
             if on_start:
                 on_start(module)
-            yield module, run_module(module, preset, seed, progress)
+            yield module, draw(module, run_module(module, preset, seed, progress), figures_dir)
         return
     import multiprocessing
+    from concurrent.futures import FIRST_COMPLETED, wait
 
     by_name = {short(m): m for m in modules}
-    lanes = assign(list(by_name), jobs)
+    here, *others = assign(list(by_name), jobs)
     context = multiprocessing.get_context("spawn")
-    pools = [ProcessPoolExecutor(1, mp_context=context, initializer=_worker_init) for _ in lanes]
+    pools = [ProcessPoolExecutor(1, mp_context=context, initializer=_worker_init) for _ in others]
     try:
-        futures: dict[str, Future] = {}
-        for pool, lane in zip(pools, lanes):
+        futures: dict[Future, str] = {}
+        for pool, lane in zip(pools, others):
             for name in lane:  # a one-worker pool runs its lane's modules in the order submitted
-                futures[name] = pool.submit(_worker_run, by_name[name].__name__, preset, seed)
-        if on_start:
-            for lane in lanes:
+                futures[pool.submit(_worker_run, by_name[name].__name__, preset, seed, figures_dir)] = name
+            if on_start:
                 on_start(by_name[lane[0]])
-        for module in modules:
-            yield module, futures[short(module)].result()
+
+        def finished():
+            for future in [f for f in futures if f.done()]:
+                yield by_name[futures.pop(future)], future.result()
+
+        for name in here:
+            yield from finished()
+            if on_start:
+                on_start(by_name[name])
+            yield by_name[name], draw(by_name[name], run_module(by_name[name], preset, seed, progress), figures_dir)
+        while futures:
+            wait(list(futures), return_when=FIRST_COMPLETED)
+            yield from finished()
     finally:
         for pool in pools:
             pool.shutdown(wait=True, cancel_futures=True)

@@ -241,27 +241,26 @@ def main(args: argparse.Namespace) -> int:
         t_start = time.perf_counter()
         sections, all_rows, errors = [], [], []
         start = lambda m: print(f"[{lanes.short(m)}] running ...", file=sys.stderr, flush=True)  # noqa: E731
-        for module, result in lanes.run_all(modules, args.preset, args.seed, args.jobs, progress, on_start=start):
+        for module, result in lanes.run_all(modules, args.preset, args.seed, args.jobs, progress, on_start=start,
+                                            figures_dir=staged_figures):
             name = lanes.short(module)
-            rows, data, figs = result.rows, result.data, []
-            if result.error:
-                errors.append(result.error)
-            if data:
-                try:
-                    figs = [str(outputs.final_path(p)) for p in module.plot(data, staged_figures)]
-                except OSError:
-                    raise  # a full disk: nothing of this run is moved in
-                except Exception as err:
-                    if os.environ.get("CLSPEC_DEBUG"):
-                        raise
-                    errors.append(f"{name} figures: {type(err).__name__}: {err}")
+            rows, data = result.rows, result.data
+            figs = [str(outputs.final_path(Path(p))) for p in result.figures]
+            for error in (result.error, result.figure_error):
+                if error:
+                    errors.append((module.__name__, error))
             prof = result.profile
             print(f"[{name}] {len(rows)} rows in {result.seconds:.1f} s ({profile.one_line(prof)})", file=sys.stderr,
                   flush=True)
             sections.append({"module": module.__name__, "title": (module.__doc__ or name).strip().splitlines()[0],
                              "rows": [r.as_dict() for r in rows], "seconds": result.seconds, "figures": figs,
                              "data": data, "profile": prof})
-            all_rows += rows
+            all_rows.append((module.__name__, rows))
+        # the lanes finish in any order: the ledger, the table and metrics.json keep the modules' order
+        order = {m.__name__: i for i, m in enumerate(modules)}
+        sections.sort(key=lambda sec: order[sec["module"]])
+        all_rows = [r for _, rows in sorted(all_rows, key=lambda kv: order[kv[0]]) for r in rows]
+        errors = [e for _, e in sorted(errors, key=lambda kv: order[kv[0]])]
 
         total = time.perf_counter() - t_start
         rate = _matmul_rate()
