@@ -7,8 +7,8 @@ with float64 on, one BLAS thread and the compilation cache of
 :func:`experiments.common.profile.settings`, exactly as the single-process run does. The lane that
 runs a module also draws its figures, into the run's staging folder. Modules that share compiled
 programs inside a process (the trained encoders: ``encoders``, ``encoders_a41`` and ``jacobian``
-train with the same compiled step; ``head`` reuses 18 of ``thm43``'s compilations) stay in one lane,
-so the sharing is kept. Every module is a pure function of (preset, seed): the rows, data and
+train with the same compiled step; ``head`` and ``flips`` reuse 18 and 44 of the compilations of the
+modules before them) stay in one lane, so the sharing is kept. Every module is a pure function of (preset, seed): the rows, data and
 figures do not depend on the lane, the order or the number of lanes (``tests/test_lanes.py``).
 """
 
@@ -26,7 +26,7 @@ from experiments.ledger.claims import error_row
 # wall seconds of a first run (cold compilation cache, ``--jobs 1``, quiet 2-core AMD EPYC, 187 GFLOP/s,
 # 2026-12-03), its figures included (the lane that runs a module draws its figures). A module missing
 # here costs 0.5.
-SHARED = (("encoders", "encoders_a41", "jacobian"), ("thm43", "head"))
+SHARED = (("encoders", "encoders_a41", "jacobian"), ("thm43", "head", "flips"))
 COST = {"thm43": 27.0, "head": 11.7, "flips": 8.0, "contrast": 5.0, "encoders": 23.9, "encoders_a41": 2.9,
         "jacobian": 4.5, "fig2a_real": 2.4, "trend_real": 1.3, "spectrum_real": 0.8}
 SPAWN_COST = 4.0  # a worker lane's start, and its share of two processes competing for the cores
@@ -182,6 +182,11 @@ def run_all(modules: list[ModuleType], preset: str, seed: int, jobs: int, progre
         while futures:
             wait(list(futures), return_when=FIRST_COMPLETED)
             yield from finished()
-    finally:
+    except BaseException:
         for pool in pools:
             pool.shutdown(wait=True, cancel_futures=True)
+        raise
+    # all done: the workers shut down (a second or two of tearing down JAX) while the caller writes its outputs;
+    # the interpreter joins them at exit
+    for pool in pools:
+        pool.shutdown(wait=False)
