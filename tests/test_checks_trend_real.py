@@ -247,3 +247,23 @@ def test_rows_do_not_depend_on_the_order_of_the_checkpoints_in_the_file():
     shuffled = copy.deepcopy(ev)
     shuffled["checkpoints"] = shuffled["checkpoints"][::-1]
     assert tr.rows_from_evidence(ev) == tr.rows_from_evidence(shuffled)
+
+
+def test_the_bootstrap_interval_matches_an_independent_loop_over_the_same_resamples():
+    from scipy.stats import spearmanr
+
+    from experiments.ledger.checks import trend_real as tr
+
+    q = np.array([0.14, 0.18, 0.19, 0.20, 0.21, 0.21])
+    a = np.array([0.257, 0.290, 0.333, 0.366, 0.380, 0.401])
+    lo, hi = tr.bootstrap_interval(q, a, resamples=2000, seed=3)
+    idx = np.random.default_rng(3).integers(0, len(q), size=(2000, len(q)))
+    rhos = []
+    for i in idx:
+        if np.ptp(q[i]) == 0 or np.ptp(a[i]) == 0:
+            rhos.append(0.0)
+        else:
+            rhos.append(spearmanr(q[i], a[i]).statistic)
+    assert (lo, hi) == pytest.approx(tuple(np.percentile(rhos, [2.5, 97.5])), abs=1e-12)
+    assert -1.0 <= lo <= tr.spearman(q, a) <= hi <= 1.0
+    assert tr.bootstrap_interval(q, a) == tr.bootstrap_interval(q, a)  # seeded: the same numbers every run

@@ -36,6 +36,11 @@ Statistic and decision rule, fixed and committed before any real checkpoint was 
   monotone association at all); INFO "right direction, not significant" when 0 < d rho < r_crit,
   and INFO when n < 4 (n! < 1 / LEVEL: no ordering could reach the level) or when no ordering of
   the values reaches the level (ties). Without the evidence file every row is INFO "skipped".
+* Reported beside the test, not judged (added 2026-12-03 18:30 UTC, after the rows above had been
+  measured, so it changes no verdict): a bootstrap 95% interval of rho, the 2.5 and 97.5 percentiles
+  of rho over BOOT_RESAMPLES resamplings of the n (quantity, k-NN) pairs with replacement (seed 0;
+  a resample in which either is constant has rho 0). At n = 6 it is wide and, with ties in the
+  resamples, coarse: it shows how little six checkpoints pin rho down.
 * The permutation null treats the n checkpoints as exchangeable. They are one training run, so a
   PASS says that the quantity rises (falls) with k-NN along this run's trajectory, not across
   independently trained encoders.
@@ -81,6 +86,7 @@ MIN_CHECKPOINTS = 4  # 4! = 24 orderings: the smallest n whose best p (1/n!) is 
 EXACT_MAX_N = 8  # all n! orderings up to 8! = 40,320; seeded random orderings beyond
 RANDOM_ORDERINGS = 100_000
 DIGITS = 10  # rho values are compared after rounding to 1e-10 (round-off of equal rank correlations)
+BOOT_RESAMPLES = 10_000  # the reported (not judged) bootstrap interval of rho
 
 # (claim, key in a checkpoint record, label, predicted direction; 0: none)
 QUANTITIES = (
@@ -195,6 +201,22 @@ def trend_test(q, a, direction: int) -> dict:
             "orderings": len(dist)}
 
 
+def bootstrap_interval(q, a, *, level: float = 0.95, resamples: int = BOOT_RESAMPLES, seed: int = 0):
+    """The percentile bootstrap interval of Spearman's rho(q, a): the n pairs resampled with replacement
+    ``resamples`` times (seed ``seed``), rho of each resample (0 where either side is constant)."""
+    from scipy.stats import rankdata
+
+    q, a = np.asarray(q, dtype=np.float64), np.asarray(a, dtype=np.float64)
+    idx = np.random.default_rng(seed).integers(0, len(q), size=(resamples, len(q)))
+    rq, ra = rankdata(q[idx], axis=1), rankdata(a[idx], axis=1)  # average ranks of ties, row by row
+    cq, ca = rq - rq.mean(axis=1, keepdims=True), ra - ra.mean(axis=1, keepdims=True)
+    den = np.sqrt(np.sum(cq * cq, axis=1) * np.sum(ca * ca, axis=1))
+    with np.errstate(invalid="ignore", divide="ignore"):
+        rho = np.where(den > 0, np.sum(cq * ca, axis=1) / den, 0.0)
+    lo, hi = np.percentile(rho, [50 * (1 - level), 50 * (1 + level)])
+    return float(lo), float(hi)
+
+
 def linear_fit(x, y) -> tuple[float, float, float]:
     """Least-squares ``y = intercept + slope x``: (intercept, slope, R^2)."""
     x, y = np.asarray(x, dtype=np.float64), np.asarray(y, dtype=np.float64)
@@ -274,16 +296,19 @@ def _trend_row(cid, key, label, d, cks, knn, setting):
                    note=f"too few checkpoints: n = {n} < {MIN_CHECKPOINTS} (no ordering could reach p <= {LEVEL:g}); {label}: {per}")
     if d == 0:
         t = trend_test(q, knn, +1)
+        lo, hi = bootstrap_interval(q, knn)
         return row(C[cid], t["rho"], None, "", verdict=INFO, setting=setting,
                    note=f"no predicted direction; Spearman rho {t['rho']:.3f}, two-sided permutation p {t['p_two_sided']:.4f}, "
-                        f"n = {n}; {label}: {per}")
+                        f"n = {n}; bootstrap 95% interval of rho [{lo:.3f}, {hi:.3f}]; {label}: {per}")
     t = trend_test(q, knn, d)
     signed = round(d * t["rho"], DIGITS)
     crit = t["r_crit"]
     which = "exact over all" if t["exact"] else "over"
+    lo, hi = bootstrap_interval(q, knn)
     text = (f"Spearman rho({label}, k-NN) {t['rho']:.3f}, predicted sign {'+' if d > 0 else '-'}; one-sided permutation "
             f"p {t['p']:.4f} ({which} {t['orderings']} orderings), two-sided {t['p_two_sided']:.4f}; n = {n}; "
-            f"{label}: {per}")
+            f"bootstrap 95% interval of rho [{lo:.3f}, {hi:.3f}] ({BOOT_RESAMPLES} resamples of the checkpoints, "
+            f"reported, not judged); {label}: {per}")
     rel = GE if d > 0 else LE
     if signed <= 0:  # the wrong direction or none: FAIL whatever the p
         bound = d * (crit if crit is not None else 1.0)
