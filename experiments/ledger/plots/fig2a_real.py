@@ -57,6 +57,7 @@ def plot(data: dict, outdir) -> list[Path]:
         have = {spec: np.asarray(nets[f"{spec[0]}/{mode}"]["sigma"], float) for spec in INITS if f"{spec[0]}/{mode}" in nets}
         what = f"BatchNorm: {'running statistics' if mode == 'running' else 'batch statistics of the n points (fixed)'}"
         _hist_panel(axes[r, 0], have, r"singular value $\sigma_i$ of $J(W_0)$", axis_line=True)
+        axes[r, 0].ticklabel_format(axis="x", style="sci", scilimits=(-3, 4))  # 1e5-wide axes: no run-on labels
         _hist_panel(axes[r, 1], {k: v / v[0] for k, v in have.items()}, r"$\sigma_i / \sigma_1$")
         _hist_panel(axes[r, 2], {k: v / np.sqrt(np.sum(v**2)) for k, v in have.items()}, r"$\sigma_i / \|J\|_F$")
         axes[r, 0].set_title(f"Fig. 2a, raw ({what})", fontsize=9)
