@@ -39,9 +39,10 @@ computed and before any stage-2 run; issue 21 item 2):
 5. The run order of ``clspec cifar reproduce`` is seed-major, so an interrupted stage 2 has every cell
    at nearly the same n; it is resumable (a rerun skips finished runs) and is collected with
    ``--collect --evidence experiments/ledger/evidence/table1_cpu_stage2.json`` when it has finished.
-6. (Added 2026-12-03 17:45 UTC, before any stage-2 run had finished.) The evidence may be collected
-   before the last seed has finished, at most once before the final collection: the two looks are
-   judged at alpha / 2 each, on whole seed blocks only (``methods_cpu`` docstring, "Looks at stage 2").
+6. (Added 2026-12-03 17:45 UTC, when 1 of the 60 runs had finished and no comparison had been
+   computed.) The evidence may be collected before the last seed has finished, at most once before the
+   final collection: the two looks are judged at alpha / 2 each, on whole seed blocks only
+   (``methods_cpu`` docstring, "Looks at stage 2").
 """
 
 from __future__ import annotations

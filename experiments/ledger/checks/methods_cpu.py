@@ -51,16 +51,19 @@ the design and its rule are in that module's docstring). When that file exists, 
 judged on it alone (the pilot's runs are not pooled with it, and a row whose cells it lacks is INFO
 "not in stage 2"); the pilot is then only reported.
 
-**Looks at stage 2** (rule written on 2026-12-03 at 17:45 UTC, before any stage-2 run had finished and
-before any stage-2 number was collected). Stage 2 takes about 3 hours of a quiet 2-core machine, more
-than one session can give it beside other work, so its evidence may be collected before its 15 seeds
-have finished; what ends a session's share of the runs is the session's clock, never the results. At
-most ``STAGE2_LOOKS`` = 2 looks are planned: an interim one at the end of the session that started the
-runs, and the final one when all 15 seeds have finished. Each look is judged at family-wise level
-``ALPHA / STAGE2_LOOKS`` = 0.025 (Bonferroni over the two looks, Holm over the nine rows within a look),
-so that the chance of any false verdict over both looks stays at most 0.05. A look keeps only whole seed
-blocks (a seed whose runs of every cell of the file have finished; :func:`whole_seed_blocks`), so every
-cell has the same n, and the row says which look it is and its n against the planned 15.
+**Looks at stage 2** (rule written on 2026-12-03 at 17:45 UTC, when 1 of the 60 stage-2 runs had
+finished (Mixup, random init, sym 0.8, seed 3: the last line of its log, 11.5% test accuracy, was seen
+while watching the job's progress) and before any stage-2 comparison was computed or collected).
+Stage 2 was sized at 3 hours by the pilot's 2.9 minutes a run; this session's machine takes longer a
+run, and the job shares the machine with other work, so its evidence may be collected before its 15
+seeds have finished; what ends a session's share of the runs is the session's clock, never the
+results. At most ``STAGE2_LOOKS`` = 2 looks are planned: an interim one at the end of the session that
+started the runs, and the final one when all 15 seeds have finished. Each look is judged at
+family-wise level ``ALPHA / STAGE2_LOOKS`` = 0.025 (Bonferroni over the two looks, Holm over the nine
+rows within a look), so that the chance of any false verdict over both looks stays at most 0.05. A
+look keeps only whole seed blocks (a seed whose runs of every cell of the file have finished;
+:func:`whole_seed_blocks`), so every cell has the same n, and the row says which look it is and its n
+against the planned 15.
 
 History of the evidence. The asym rows C105-C108 were added while the 8-epoch grid was running and
 before any of its results existed (2026-12-01 16:30 UTC). A third seed (``--seeds 3``) was decided on
