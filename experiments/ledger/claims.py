@@ -87,6 +87,20 @@ class Row:
         return out
 
 
+def recorded_evidence(preset: str, evidence, default, claims, how: str):
+    """``(path, None)`` for a check that reads a recorded run (the preset and seed do not change it), or
+    ``(path, rows)`` with an INFO "skipped" row per claim when the file is missing; ``how`` says how to make it."""
+    from pathlib import Path
+
+    if preset not in PRESETS:
+        raise ValueError(f"preset must be one of {PRESETS}, got {preset!r}")
+    path = Path(evidence) if evidence is not None else Path(default)
+    if path.exists():
+        return path, None
+    note = f"skipped: evidence file {path} is missing; {how}"
+    return path, [row(c, 0.0, None, "", verdict=INFO, setting="CPU-scale", note=note) for c in claims]
+
+
 def by_id(claims) -> dict[str, Claim]:
     """A check module's claims by ID (``C = by_id(CLAIMS)``)."""
     return {c.id: c for c in claims}

@@ -55,14 +55,12 @@ C = by_id(CLAIMS)
 
 def run(preset: str, *, seed: int = 0, progress=no_progress, evidence: Path | str | None = None):
     """Rows from the evidence file (the preset and seed do not change it: it is a recorded run)."""
-    from experiments.ledger.claims import PRESETS
+    from experiments.ledger.claims import recorded_evidence
 
-    if preset not in PRESETS:
-        raise ValueError(f"preset must be one of {PRESETS}, got {preset!r}")
-    path = Path(evidence) if evidence is not None else EVIDENCE
-    if not path.exists():
-        note = f"skipped: evidence file {path} is missing; produce it with `{COMMAND}` and copy spectrum.json there"
-        return [row(c, 0.0, None, "", verdict=INFO, setting="CPU-scale", note=note) for c in CLAIMS], {}
+    path, skipped = recorded_evidence(preset, evidence, EVIDENCE, CLAIMS,
+                                      f"produce it with `{COMMAND}` and copy spectrum.json there")
+    if skipped:
+        return skipped, {}
     result = json.loads(path.read_text())
     data = {"evidence": str(path), "result": _small(result), "judged": _judged(result)}
     return judge(data), data

@@ -231,14 +231,11 @@ def linear_fit(x, y) -> tuple[float, float, float]:
 
 def run(preset: str, *, seed: int = 0, progress=no_progress, evidence: Path | str | None = None):
     """Rows from the evidence file (a recorded run: the preset and seed do not change it)."""
-    from experiments.ledger.claims import PRESETS
+    from experiments.ledger.claims import recorded_evidence
 
-    if preset not in PRESETS:
-        raise ValueError(f"preset must be one of {PRESETS}, got {preset!r}")
-    path = Path(evidence) if evidence is not None else EVIDENCE
-    if not path.exists():
-        note = f"skipped: evidence file {path} is missing; produce it with `{COMMAND}`"
-        return [row(c, 0.0, None, "", verdict=INFO, setting="CPU-scale", note=note) for c in CLAIMS], {}
+    path, skipped = recorded_evidence(preset, evidence, EVIDENCE, CLAIMS, f"produce it with `{COMMAND}`")
+    if skipped:
+        return skipped, {}
     data = {"evidence": str(path), "trend": _judged(json.loads(path.read_text()))}
     return judge(data), data
 
