@@ -1,9 +1,11 @@
-"""experiments.ledger.lanes: the assignment of check modules to lanes, and that two lanes (a worker process
-beside the main one) give the same rows, data and figures as one, whatever order the lanes finish in."""
+"""experiments.ledger.lanes: the queue of check modules the lanes take from, that a free lane takes the next
+unit, and that two lanes (a worker process beside the main one) give the same rows, data and figures as one,
+whatever order the lanes finish in."""
 
 from __future__ import annotations
 
 import importlib
+import os
 import sys
 import textwrap
 
@@ -15,27 +17,17 @@ from experiments.ledger.claims import ERROR
 NAMES = [lanes.short(m) for m in checks.load()]
 
 
-@pytest.mark.parametrize("jobs", [1, 2, 3, 5])
-def test_every_module_is_in_one_lane_with_its_shared_group_in_module_order(jobs):
-    assigned = lanes.assign(NAMES, jobs)
-    flat = [n for lane in assigned for n in lane]
+def test_the_queue_holds_every_module_once_with_its_shared_group_whole_heaviest_first():
+    queue = lanes.units(NAMES)
+    flat = [n for unit in queue for n in unit]
     assert sorted(flat) == sorted(NAMES) and len(flat) == len(NAMES)
-    assert 1 <= len(assigned) <= jobs
-    for lane in assigned:
-        assert lane == sorted(lane, key=NAMES.index)
+    for unit in queue:
+        assert unit == sorted(unit, key=NAMES.index)
     for group in lanes.SHARED:
-        homes = {i for i, lane in enumerate(assigned) for n in lane if n in group}
-        assert len(homes) == 1, group
-    if jobs == 1:
-        assert assigned == [NAMES]
-
-
-def test_two_lanes_are_balanced_by_cost():
-    a, b = lanes.assign(NAMES, 2)
-    load = [sum(lanes._cost(n) for n in lane) for lane in (a, b)]
-    load[1] += lanes.SPAWN_COST
-    heaviest_unit = max(sum(lanes._cost(n) for n in g) for g in lanes.SHARED)
-    assert abs(load[0] - load[1]) < heaviest_unit / 2
+        assert [n for n in NAMES if n in group] in queue, group
+    costs = [sum(lanes._cost(n) for n in unit) for unit in queue]
+    assert costs == sorted(costs, reverse=True)
+    assert lanes.units(["flips", "contrast"]) == [["flips"], ["contrast"]]  # a group present in part stays a unit
 
 
 def _rows(results):
@@ -106,3 +98,62 @@ def test_a_crash_or_a_figure_error_in_a_worker_is_reported_not_raised(tmp_path, 
     assert [r.verdict for r in broken.rows] == [ERROR] and "boom in the worker" in broken.error
     assert badplot.error is None and badplot.rows[0].verdict != ERROR
     assert badplot.figure_error.startswith("lanes_badplot_mod figures: KeyError")
+
+
+WAITS = '''
+import os, time
+from pathlib import Path
+from experiments.ledger.claims import Claim, no_progress, row, GE
+
+CLAIMS = (Claim("X3", "test", "a module that waits for another one to finish"),)
+
+
+def run(preset, *, seed=0, progress=no_progress):
+    flag = Path(os.environ["LANES_TEST_FLAG"])
+    deadline = time.time() + 120
+    while not flag.exists() and time.time() < deadline:
+        time.sleep(0.05)
+    return [row(CLAIMS[0], float(flag.exists()), 1.0, GE)], {"pid": os.getpid()}
+
+
+def plot(data, outdir):
+    return []
+'''
+
+SETS = '''
+import os
+from pathlib import Path
+from experiments.ledger.claims import Claim, no_progress, row, GE
+
+CLAIMS = (Claim("X4", "test", "a module that sets the flag"),)
+
+
+def run(preset, *, seed=0, progress=no_progress):
+    Path(os.environ["LANES_TEST_FLAG"]).touch()
+    return [row(CLAIMS[0], 1.0, 1.0, GE)], {"pid": os.getpid()}
+
+
+def plot(data, outdir):
+    return []
+'''
+
+
+def test_a_free_lane_takes_the_next_units_while_the_main_one_is_busy(tmp_path, monkeypatch):
+    # the main process takes the heaviest unit (the one that waits); the two small ones behind it must go to the
+    # worker, the only free lane: were they fixed to a lane in advance, the main one would wait two minutes and FAIL
+    for name, text in (("lanes_waits_mod", WAITS), ("lanes_sets_a_mod", SETS), ("lanes_sets_b_mod", SETS)):
+        (tmp_path / f"{name}.py").write_text(textwrap.dedent(text))
+    monkeypatch.syspath_prepend(str(tmp_path))
+    monkeypatch.setenv("LANES_TEST_FLAG", str(tmp_path / "flag"))
+    monkeypatch.setitem(lanes.COST, "lanes_waits_mod", 100.0)
+    try:
+        modules = [importlib.import_module(n) for n in ("lanes_sets_a_mod", "lanes_waits_mod", "lanes_sets_b_mod")]
+        results = {lanes.short(m): r for m, r in lanes.run_all(modules, "smoke", 0, 2, lambda it, **kw: it)}
+    finally:
+        for name in ("lanes_waits_mod", "lanes_sets_a_mod", "lanes_sets_b_mod"):
+            sys.modules.pop(name, None)
+    waits = results["lanes_waits_mod"]
+    assert waits.lane == 0 and waits.data["pid"] == os.getpid() and waits.rows[0].measured == 1.0
+    for name in ("lanes_sets_a_mod", "lanes_sets_b_mod"):
+        assert results[name].lane == 1 and results[name].data["pid"] != os.getpid()
+    assert all(r.started <= r.ended for r in results.values())

@@ -93,14 +93,16 @@ def one_line(p: dict) -> str:
 def table(sections: list[dict], top: int = 3) -> str:
     """The ``--profile`` report: one line per module, then its largest compilations."""
     lines = ["profile (wall seconds; CPU = process time of all threads, steadier on a busy machine):",
-             f"  {'module':<14} {'wall':>7} {'compile':>8} {'n':>5} {'trace+lower':>12} {'run':>7} {'CPU':>7}"]
+             f"  {'module':<14} {'wall':>7} {'compile':>8} {'n':>5} {'trace+lower':>12} {'run':>7} {'CPU':>7}"
+             f"  lane (0: main process), from - to (s after the checks began)"]
     for sec in sections:
         p = sec.get("profile")
         if not p:
             continue
         name = sec["module"].rsplit(".", 1)[-1]
         lines.append(f"  {name:<14} {p['wall_s']:7.1f} {p['compile_s']:8.1f} {p['compilations']:5d} "
-                     f"{p['trace_s'] + p['lower_s']:12.1f} {p['run_s']:7.1f} {p['cpu_s']:7.1f}")
+                     f"{p['trace_s'] + p['lower_s']:12.1f} {p['run_s']:7.1f} {p['cpu_s']:7.1f}"
+                     + (f"  {p['lane']:4d} {p['started_s']:6.1f} - {p['ended_s']:5.1f}" if "lane" in p else ""))
         for c in p["largest_compilations"][:top]:
             lines.append(f"      {c['function'][:48]:<48} {c['compilations']:4d} x, {c['seconds']:6.2f} s "
                          f"(longest {c['longest_s']:.2f} s)")

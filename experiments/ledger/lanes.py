@@ -8,28 +8,35 @@ with float64 on, one BLAS thread and the compilation cache of
 runs a module also draws its figures, into the run's staging folder. Modules that share compiled
 programs inside a process (the trained encoders: ``encoders``, ``encoders_a41`` and ``jacobian``
 train with the same compiled step; ``head`` and ``flips`` reuse 18 and 44 of the compilations of the
-modules before them) stay in one lane, so the sharing is kept. Every module is a pure function of (preset, seed): the rows, data and
-figures do not depend on the lane, the order or the number of lanes (``tests/test_lanes.py``).
+modules before them) form one unit that runs whole in one lane, so the sharing is kept.
+
+The units are taken from one queue, heaviest first (by ``COST``): the main process takes the first,
+each worker the next, and whichever lane is free takes the next one left. So the balance follows the
+machine: where compiling is slow against arithmetic the ``thm43`` unit finishes last, where it is
+fast the ``encoders`` unit does, and the small modules fill in behind whichever finished first.
+Every module is a pure function of (preset, seed): the rows, data and figures do not depend on the
+lane, the order or the number of lanes (``tests/test_lanes.py``).
 """
 
 from __future__ import annotations
 
+import collections
 import dataclasses
 import os
+import time
 from concurrent.futures import Future, ProcessPoolExecutor
 from types import ModuleType
 
 from experiments.common import profile
 from experiments.ledger.claims import error_row
 
-# Modules that must share a process, and the cost of each module that the greedy assignment balances:
+# Modules that must share a process, and the cost of each module that orders the queue (heaviest first):
 # wall seconds of a first run (cold compilation cache, ``--jobs 1``, quiet 2-core AMD EPYC, 187 GFLOP/s,
 # 2026-12-03), its figures included (the lane that runs a module draws its figures). A module missing
 # here costs 0.5.
 SHARED = (("encoders", "encoders_a41", "jacobian"), ("thm43", "head", "flips"))
 COST = {"thm43": 27.0, "head": 11.7, "flips": 8.0, "contrast": 5.0, "encoders": 23.9, "encoders_a41": 2.9,
         "jacobian": 4.5, "fig2a_real": 2.4, "trend_real": 1.3, "spectrum_real": 0.8}
-SPAWN_COST = 4.0  # a worker lane's start, and its share of two processes competing for the cores
 
 
 def default_jobs() -> int:
@@ -48,6 +55,9 @@ class Result:
     error: str | None = None
     figures: list[str] = dataclasses.field(default_factory=list)  # the PNGs it drew (paths in the staging folder)
     figure_error: str | None = None  # why its figures could not be drawn
+    lane: int = 0  # 0: the main process; k: the k-th worker process
+    started: float | None = None  # wall-clock times (time.time(), comparable across the processes)
+    ended: float | None = None
 
 
 def draw(module: ModuleType, result: Result, figures_dir) -> Result:
@@ -99,25 +109,18 @@ def _cost(name: str) -> float:
     return COST.get(name, 0.5)
 
 
-def assign(names: list[str], jobs: int) -> list[list[str]]:
-    """Lanes of module names (the first is run by the main process): the groups of ``SHARED`` kept whole, the
-    heaviest first to the least loaded lane."""
-    units, taken = [], set()
+def units(names: list[str]) -> list[list[str]]:
+    """The queue the lanes take from: the groups of ``SHARED`` kept whole (in module order inside), every other
+    module alone, the heaviest first (ties in module order)."""
+    out, taken = [], set()
     for group in SHARED:
         members = [n for n in names if n in group]
         if members:
-            units.append(members)
+            out.append(members)
             taken.update(members)
-    units += [[n] for n in names if n not in taken]
-    units.sort(key=lambda u: -sum(_cost(n) for n in u))
-    lanes: list[list[str]] = [[] for _ in range(max(1, min(jobs, len(units))))]
-    load = [0.0] + [SPAWN_COST] * (len(lanes) - 1)  # a worker first starts a Python and imports JAX
-    for unit in units:
-        i = min(range(len(lanes)), key=lambda k: (load[k], k))
-        lanes[i].extend(unit)
-        load[i] += sum(_cost(n) for n in unit)
+    out += [[n] for n in names if n not in taken]
     order = {n: i for i, n in enumerate(names)}
-    return [sorted(lane, key=order.get) for lane in lanes if lane]
+    return sorted(out, key=lambda u: (-sum(_cost(n) for n in u), order[u[0]]))
 
 
 _SETTINGS = None
@@ -135,8 +138,17 @@ def _worker_init() -> None:
 def _worker_run(module_name: str, preset: str, seed: int, figures_dir) -> Result:
     import importlib
 
+    t0 = time.time()
     module = importlib.import_module(module_name)
-    return draw(module, run_module(module, preset, seed, lambda it, **kw: it), figures_dir)
+    return _stamped(draw(module, run_module(module, preset, seed, lambda it, **kw: it), figures_dir), 0, t0)
+
+
+def _stamped(result: Result, lane: int, started: float | None) -> Result:
+    """``result`` with its lane and, if not yet set, its start and end times (the end: now, when first stamped)."""
+    result.lane = lane
+    if result.started is None:
+        result.started, result.ended = (started if started is not None else time.time() - result.seconds), time.time()
+    return result
 
 
 def run_all(modules: list[ModuleType], preset: str, seed: int, jobs: int, progress, on_start=None,
@@ -144,45 +156,80 @@ def run_all(modules: list[ModuleType], preset: str, seed: int, jobs: int, progre
     """Yield ``(module, Result)`` for every module of ``modules`` as it finishes, running them in ``jobs`` lanes,
     each module's figures drawn into ``figures_dir`` (if given) by the lane that ran it (:func:`draw`).
 
-    The first lane runs here, in this process, with ``progress``; the others run in worker processes
-    without progress bars. Between two modules of its own lane (and after its last) this process yields
-    what the workers have finished. The order of the yields depends on timing; the caller puts the
-    results back in the order of ``modules``.
+    The lanes take the units of :func:`units` from one queue: the main process (with ``progress``) takes
+    the first, each worker process (without progress bars; fed by a thread of this process) the next, and
+    then whichever lane is free takes the next one left. Between two modules of its own this process
+    yields what the workers have finished. The order of the yields depends on timing; the caller puts
+    the results back in the order of ``modules``.
     """
-    if jobs <= 1 or len(modules) <= 1:
+    todo = collections.deque(units([short(m) for m in modules]))
+    if jobs <= 1 or len(todo) <= 1:
         for module in modules:
             if on_start:
                 on_start(module)
-            yield module, draw(module, run_module(module, preset, seed, progress), figures_dir)
+            yield module, _stamped(draw(module, run_module(module, preset, seed, progress), figures_dir), 0, None)
         return
     import multiprocessing
-    from concurrent.futures import FIRST_COMPLETED, wait
+    import queue as queues
+    import threading
 
     by_name = {short(m): m for m in modules}
-    here, *others = assign(list(by_name), jobs)
+    lock, stop, done = threading.Lock(), threading.Event(), queues.SimpleQueue()
     context = multiprocessing.get_context("spawn")
-    pools = [ProcessPoolExecutor(1, mp_context=context, initializer=_worker_init) for _ in others]
+    n_workers = min(jobs, len(todo)) - 1
+    pools = [ProcessPoolExecutor(1, mp_context=context, initializer=_worker_init) for _ in range(n_workers)]
+
+    def take():
+        with lock:
+            return None if stop.is_set() or not todo else todo.popleft()
+
+    def feed(lane: int, pool: ProcessPoolExecutor):  # a thread of this process: one worker's share of the queue
+        try:
+            while (unit := take()) is not None:
+                futures = [(name, pool.submit(_worker_run, by_name[name].__name__, preset, seed, figures_dir))
+                           for name in unit]  # a one-worker pool runs them in the order submitted
+                for name, future in futures:
+                    if on_start:
+                        on_start(by_name[name])
+                    done.put((name, _stamped(future.result(), lane, None)))
+        except BaseException as err:  # a worker that died: the main thread raises it
+            done.put((None, err))
+
+    first = take()  # the heaviest unit to this process, before a worker has started
+    threads = [threading.Thread(target=feed, args=(k + 1, pool), daemon=True) for k, pool in enumerate(pools)]
+    received = 0
+
+    def finished(block: bool):
+        nonlocal received
+        while received < len(by_name):
+            try:
+                name, result = done.get(block=block)
+            except queues.Empty:
+                return
+            if name is None:
+                raise result
+            received += 1
+            yield by_name[name], result
+            block = False
+
     try:
-        futures: dict[Future, str] = {}
-        for pool, lane in zip(pools, others):
-            for name in lane:  # a one-worker pool runs its lane's modules in the order submitted
-                futures[pool.submit(_worker_run, by_name[name].__name__, preset, seed, figures_dir)] = name
-            if on_start:
-                on_start(by_name[lane[0]])
-
-        def finished():
-            for future in [f for f in futures if f.done()]:
-                yield by_name[futures.pop(future)], future.result()
-
-        for name in here:
-            yield from finished()
-            if on_start:
-                on_start(by_name[name])
-            yield by_name[name], draw(by_name[name], run_module(by_name[name], preset, seed, progress), figures_dir)
-        while futures:
-            wait(list(futures), return_when=FIRST_COMPLETED)
-            yield from finished()
+        for thread in threads:
+            thread.start()
+        unit = first
+        while unit is not None:
+            for name in unit:
+                yield from finished(block=False)
+                if on_start:
+                    on_start(by_name[name])
+                t0 = time.time()
+                result = draw(by_name[name], run_module(by_name[name], preset, seed, progress), figures_dir)
+                received += 1
+                yield by_name[name], _stamped(result, 0, t0)
+            unit = take()
+        while received < len(by_name):
+            yield from finished(block=True)
     except BaseException:
+        stop.set()
         for pool in pools:
             pool.shutdown(wait=True, cancel_futures=True)
         raise

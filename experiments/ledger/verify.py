@@ -239,7 +239,7 @@ def main(args: argparse.Namespace) -> int:
     with runs.OutputSet() as outputs, profile.settings():
         staged_figures = outputs.stage_dir(figures_dir)
         rate = _matmul_rate()  # first, while nothing else runs (worker processes wind down after the checks)
-        t_start = time.perf_counter()
+        t_start, t_wall = time.perf_counter(), time.time()
         sections, all_rows, errors = [], [], []
         start = lambda m: print(f"[{lanes.short(m)}] running ...", file=sys.stderr, flush=True)  # noqa: E731
         for module, result in lanes.run_all(modules, args.preset, args.seed, args.jobs, progress, on_start=start,
@@ -250,7 +250,7 @@ def main(args: argparse.Namespace) -> int:
             for error in (result.error, result.figure_error):
                 if error:
                     errors.append((module.__name__, error))
-            prof = result.profile
+            prof = dict(result.profile, lane=result.lane, started_s=result.started - t_wall, ended_s=result.ended - t_wall)
             print(f"[{name}] {len(rows)} rows in {result.seconds:.1f} s ({profile.one_line(prof)})", file=sys.stderr,
                   flush=True)
             sections.append({"module": module.__name__, "title": (module.__doc__ or name).strip().splitlines()[0],
