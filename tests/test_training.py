@@ -52,6 +52,17 @@ def _all_losses(F, W):
                       spectral_loss_minibatch(z1, z2, z2, z1), nt_xent(z1, z2, 0.3)])
 
 
+@settings(max_examples=20, deadline=None)
+@given(b=st.integers(2, 12), p=st.integers(1, 16), seed=st.integers(0, 2**16))
+def test_in_batch_negatives_are_the_mean_over_the_b_b_minus_1_cross_pairs(b, p, seed):
+    # the definition, pair by pair (the loss computes it from p x p Gram matrices), for p below and above B
+    z, zp = np.asarray(jax.random.normal(jax.random.key(seed), (2, b, p)))
+    cross = [(z[a] @ zp[c]) ** 2 for a in range(b) for c in range(b) if a != c]
+    expected = -2.0 * np.mean(np.sum(z * zp, axis=1)) + np.mean(cross)
+    assert float(spectral_loss_minibatch(jnp.asarray(z), jnp.asarray(zp))) == pytest.approx(expected, rel=1e-12,
+                                                                                            abs=1e-12)
+
+
 def test_metrics_are_invariant_to_rotating_the_representation():
     part, W = _graph(8)
     tgt = make_target(jnp.arange(part.n), W, part.labels(), n_sub=3, p=4)
