@@ -11,6 +11,9 @@ from experiments.common.precision import use_float64
 use_float64()
 # `clspec verify` run by a test keeps no compilations in the user's cache (tests/test_profile.py names its own)
 os.environ.setdefault("CLSPEC_XLA_CACHE", "off")
+# ... and compiles with XLA's defaults, whichever test first starts JAX (tests/test_profile.py checks the flags of
+# experiments.common.profile.set_xla_flags in a fresh process), so that no number depends on the order of the tests
+os.environ.setdefault("CLSPEC_XLA_FLAGS", "off")
 
 settings.register_profile(
     "ci", derandomize=True, deadline=None, print_blob=True, suppress_health_check=[HealthCheck.too_slow]

@@ -1,13 +1,15 @@
-"""experiments/common/profile.py: `clspec verify`'s per-module profile, its BLAS threads and its compilation cache.
+"""experiments/common/profile.py: `clspec verify`'s per-module profile, its XLA flags, BLAS threads and compilation cache.
 
 No test here times anything against a limit: speed is reported (``--profile``), never asserted.
 """
 
 import json
+import os
 
 import jax
 import jax.numpy as jnp
 import numpy as np
+import pytest
 
 from experiments.common import profile
 from experiments.cli import main
@@ -40,6 +42,7 @@ def test_recorder_counts_each_compilation_once_and_names_it():
 
 def test_settings_use_one_blas_thread_and_restore_everything(tmp_path, monkeypatch):
     monkeypatch.setenv("CLSPEC_XLA_CACHE", str(tmp_path / "xla"))
+    import scipy.linalg  # noqa: F401  settings() loads scipy's BLAS too: compare the same libraries before and after
     before_threads, before_dir = _blas_threads(), jax.config.jax_compilation_cache_dir
     with profile.settings():
         assert set(_blas_threads()) == {1}
@@ -88,3 +91,40 @@ def test_verify_profile_prints_compile_and_run_time_per_module(tmp_path, capsys,
     assert (p["compilations"] == 0) == (not p["largest_compilations"])
     assert p["compile_s"] + p["trace_s"] + p["lower_s"] + p["run_s"] <= p["wall_s"] + 1e-6
     assert metrics["meta"]["matmul_gflops"] > 0 and "GFLOP/s" in metrics["meta"]["machine"]
+
+
+_FLAGS_PROBE = """
+import os, sys, json
+import jax, jax.numpy as jnp
+from experiments.common import profile
+first = profile.set_xla_flags()
+again = profile.set_xla_flags()
+jnp.ones(3).block_until_ready()
+print(json.dumps({"first": first, "again": again, "env": os.environ.get("XLA_FLAGS", ""),
+                  "after_start": profile.set_xla_flags()}))
+"""
+
+
+@pytest.mark.parametrize("user", ["", "--xla_backend_optimization_level=3 --xla_dump_to=/nowhere"])
+def test_xla_flags_are_added_before_jax_starts_keeping_the_users_own(user):
+    import subprocess
+    import sys
+
+    env = {k: v for k, v in os.environ.items() if k not in ("CLSPEC_XLA_FLAGS", "XLA_FLAGS")}
+    if user:
+        env["XLA_FLAGS"] = user
+    out = subprocess.run([sys.executable, "-c", _FLAGS_PROBE], env=env, capture_output=True, text=True, timeout=120,
+                         cwd=os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+    assert out.returncode == 0, out.stderr
+    got = json.loads(out.stdout.strip().splitlines()[-1])
+    expected = [f for f in profile.XLA_CPU_FLAGS if not f.startswith("--xla_backend_optimization_level") or not user]
+    assert got["first"] == got["again"] == got["after_start"] == expected
+    assert got["env"].split() == user.split() + expected  # the user's own level 3 kept, the rest added
+
+
+def test_xla_flags_are_left_alone_once_jax_has_started_or_when_turned_off(monkeypatch):
+    jax.numpy.ones(2).block_until_ready()  # this test process: JAX has started
+    monkeypatch.delenv("CLSPEC_XLA_FLAGS", raising=False)
+    before = os.environ.get("XLA_FLAGS")
+    monkeypatch.setattr(profile, "_XLA_FLAGS_SET", ())
+    assert profile.set_xla_flags() == () and os.environ.get("XLA_FLAGS") == before

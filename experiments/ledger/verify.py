@@ -230,6 +230,7 @@ def main(args: argparse.Namespace) -> int:
     _check_outputs(out, figures_dir, ledger)
     if note:
         print(note, file=sys.stderr)
+    xla_flags = profile.set_xla_flags()  # before anything starts JAX (runs.environment asks for its devices)
     use_float64()  # theory checks run in float64
     config = {"preset": args.preset, "seed": args.seed, "modules": [m.__name__ for m in modules], "full": full,
               "figures": str(figures_dir), "ledger": str(ledger)}
@@ -270,7 +271,7 @@ def main(args: argparse.Namespace) -> int:
                 "date": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
                 "commit": runs.git_commit(), "errors": errors, "command": command, "full": full,
                 "machine": machine() + (f"; float32 2048^3 matmul {rate:.0f} GFLOP/s" if rate else ""),
-                "matmul_gflops": rate}
+                "matmul_gflops": rate, "xla_flags": list(xla_flags)}
         outputs.write_json(out / "config.json", config)
         outputs.write_json(out / "env.json", env)
         outputs.write_json(out / "metrics.json", {"meta": meta, "sections": sections})
