@@ -128,3 +128,19 @@ def test_xla_flags_are_left_alone_once_jax_has_started_or_when_turned_off(monkey
     before = os.environ.get("XLA_FLAGS")
     monkeypatch.setattr(profile, "_XLA_FLAGS_SET", ())
     assert profile.set_xla_flags() == () and os.environ.get("XLA_FLAGS") == before
+
+
+def test_only_the_cpu_compilers_own_flag_where_an_accelerator_may_run(monkeypatch):
+    monkeypatch.setenv("JAX_PLATFORMS", "cuda,cpu")
+    assert not profile._cpu_only()
+    monkeypatch.setenv("JAX_PLATFORMS", "cpu")
+    assert profile._cpu_only()
+    import jax._src.xla_bridge as xb
+
+    monkeypatch.setattr(xb, "backends_are_initialized", lambda: False)  # as before JAX starts
+    monkeypatch.setattr(profile, "_XLA_FLAGS_SET", ())
+    monkeypatch.delenv("CLSPEC_XLA_FLAGS", raising=False)
+    monkeypatch.setenv("XLA_FLAGS", "")
+    monkeypatch.setenv("JAX_PLATFORMS", "cuda")
+    assert profile.set_xla_flags() == ("--xla_cpu_use_fusion_emitters=false",)
+    assert os.environ["XLA_FLAGS"] == "--xla_cpu_use_fusion_emitters=false"
