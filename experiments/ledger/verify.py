@@ -73,11 +73,13 @@ def add_parser(subparsers) -> None:
             "its ledger and figures into its results folder and says where. Every output of a run is "
             "all or nothing: written to temporary files, moved in when all succeeded. Exit status: 0 "
             "when every check ran (FAIL rows are findings, not errors), 1 when a check crashed or an "
-            "output could not be written (a full disk), 2 on bad arguments."
+            "output could not be written (a full disk), 2 on bad arguments. Environment: $CLSPEC_XLA_CACHE "
+            "the compilation cache folder (off: none); CLSPEC_XLA_FLAGS=off compiles with XLA's default CPU "
+            "settings instead of LLVM O1 with the classic fusion emitters (round-off changes only)."
         ),
     )
     p.add_argument("--preset", default="cpu", metavar="NAME",
-                   help=f"sizes of the sweeps, one of {', '.join(checks.PRESETS)} (default: cpu, a few minutes "
+                   help=f"sizes of the sweeps, one of {', '.join(checks.PRESETS)} (default: cpu, 30-90 s "
                         "on 2 cores, printed beside this machine's matmul rate; smoke: seconds, too small for the trained encoders to pass; large: n = 20,000 "
                         "points, 200 sub-classes, matrix-free)")
     p.add_argument("--out", default=None, metavar="DIR",
