@@ -102,8 +102,11 @@ def console() -> None:
     as usual (``CLSPEC_DEBUG``).
     """
     status = main()
-    sys.stdout.flush()
-    sys.stderr.flush()
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            stream.flush()
+        except (OSError, ValueError):  # a reader that went away (`clspec ... | head`), or a closed stream
+            pass
     os._exit(status)
 
 
