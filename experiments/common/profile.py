@@ -174,8 +174,8 @@ _CACHE_OPTIONS = ("jax_compilation_cache_dir", "jax_persistent_cache_min_compile
 
 @contextlib.contextmanager
 def settings(*, compile_cache: bool = True):
-    """How `clspec verify` runs: XLA's CPU compiler settings of :func:`set_xla_flags` (when JAX has not started
-    yet), one BLAS thread (threadpoolctl) and JAX's persistent compilation cache.
+    """How `clspec verify` runs: one BLAS thread (threadpoolctl) and JAX's persistent compilation cache (its XLA
+    flags, :func:`set_xla_flags`, are set before JAX starts, and reach its worker processes through the environment).
 
     The cache keeps every compilation (however short: a run makes hundreds of small ones); it is
     skipped, with nothing else changed, when its folder cannot be made, and ``CLSPEC_XLA_CACHE=off``
@@ -184,7 +184,6 @@ def settings(*, compile_cache: bool = True):
     import jax
     from jax.experimental.compilation_cache import compilation_cache
 
-    set_xla_flags()
     saved = {name: getattr(jax.config, name) for name in _CACHE_OPTIONS}
     if compile_cache and os.environ.get("CLSPEC_XLA_CACHE", "").lower() not in ("off", "0", "none"):
         try:

@@ -24,7 +24,7 @@ import collections
 import dataclasses
 import os
 import time
-from concurrent.futures import Future, ProcessPoolExecutor
+from concurrent.futures import ProcessPoolExecutor
 from types import ModuleType
 
 from experiments.common import profile
@@ -131,24 +131,22 @@ def _worker_init() -> None:
     from experiments.common.precision import use_float64
 
     use_float64()
-    _SETTINGS = profile.settings()  # CLSPEC_XLA_CACHE reaches the worker through its environment
+    _SETTINGS = profile.settings()  # CLSPEC_XLA_CACHE and XLA_FLAGS reach the worker through its environment
     _SETTINGS.__enter__()  # for the life of the worker, as the single-process run holds it for the whole run
+
+
+def _run_and_draw(module: ModuleType, preset: str, seed: int, progress, figures_dir) -> Result:
+    """:func:`run_module` then :func:`draw`, with the wall-clock times of both (``Result.started``, ``ended``)."""
+    started = time.time()
+    result = draw(module, run_module(module, preset, seed, progress), figures_dir)
+    result.started, result.ended = started, time.time()
+    return result
 
 
 def _worker_run(module_name: str, preset: str, seed: int, figures_dir) -> Result:
     import importlib
 
-    t0 = time.time()
-    module = importlib.import_module(module_name)
-    return _stamped(draw(module, run_module(module, preset, seed, lambda it, **kw: it), figures_dir), 0, t0)
-
-
-def _stamped(result: Result, lane: int, started: float | None) -> Result:
-    """``result`` with its lane and, if not yet set, its start and end times (the end: now, when first stamped)."""
-    result.lane = lane
-    if result.started is None:
-        result.started, result.ended = (started if started is not None else time.time() - result.seconds), time.time()
-    return result
+    return _run_and_draw(importlib.import_module(module_name), preset, seed, lambda it, **kw: it, figures_dir)
 
 
 def run_all(modules: list[ModuleType], preset: str, seed: int, jobs: int, progress, on_start=None,
@@ -167,7 +165,7 @@ def run_all(modules: list[ModuleType], preset: str, seed: int, jobs: int, progre
         for module in modules:
             if on_start:
                 on_start(module)
-            yield module, _stamped(draw(module, run_module(module, preset, seed, progress), figures_dir), 0, None)
+            yield module, _run_and_draw(module, preset, seed, progress, figures_dir)
         return
     import multiprocessing
     import queue as queues
@@ -191,7 +189,9 @@ def run_all(modules: list[ModuleType], preset: str, seed: int, jobs: int, progre
                 for name, future in futures:
                     if on_start:
                         on_start(by_name[name])
-                    done.put((name, _stamped(future.result(), lane, None)))
+                    result = future.result()
+                    result.lane = lane
+                    done.put((name, result))
         except BaseException as err:  # a worker that died: the main thread raises it
             done.put((None, err))
 
@@ -221,10 +221,9 @@ def run_all(modules: list[ModuleType], preset: str, seed: int, jobs: int, progre
                 yield from finished(block=False)
                 if on_start:
                     on_start(by_name[name])
-                t0 = time.time()
-                result = draw(by_name[name], run_module(by_name[name], preset, seed, progress), figures_dir)
+                result = _run_and_draw(by_name[name], preset, seed, progress, figures_dir)
                 received += 1
-                yield by_name[name], _stamped(result, 0, t0)
+                yield by_name[name], result
             unit = take()
         while received < len(by_name):
             yield from finished(block=True)
